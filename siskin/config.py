@@ -1,0 +1,131 @@
+"""One typed settings object for the whole broker.
+
+Values come, in order of precedence, from keyword arguments, environment variables
+(`SISKIN_LAKE`, `SISKIN_KAFKA__BOOTSTRAP`, ...: nested keys use `__`), the TOML file named by
+`SISKIN_CONFIG` (default `siskin.toml` in the working directory), then the defaults below. The
+embedded single-machine default and a cluster differ only in these values.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SparkSettings(_Section):
+    """Where Spark runs: `local[*]` by default, a `spark://` master on a cluster."""
+
+    master: str = "local[*]"
+    app_name: str = "siskin"
+    shuffle_partitions: int = 4
+    driver_memory: str = "4g"
+    log_level: str = "ERROR"
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+class KafkaSettings(_Section):
+    """The alert stream: the embedded broker by default, a real Kafka cluster by configuration."""
+
+    bootstrap: str = "127.0.0.1:9092"
+    topics: list[str] = Field(default_factory=lambda: ["ztf-alerts"])
+    topic_pattern: str | None = None
+    starting_offsets: str = "earliest"
+    max_alerts_per_trigger: int = 5000
+    alerts_per_partition: int = 1000
+    poll_timeout_s: float = 10.0
+    group_id: str = "siskin"
+    client: dict[str, str] = Field(default_factory=dict)
+    embedded: bool = True
+
+
+class DeltaSettings(_Section):
+    """Which Delta engine writes the lake: delta-rs (default) or delta-spark on a cluster."""
+
+    engine: Literal["delta-rs", "delta-spark"] = "delta-rs"
+    target_file_rows: int = 20000
+
+
+class QualityCuts(_Section):
+    """Silver quality cuts: recorded as a flag plus reason, never used to drop alerts."""
+
+    rb_min: float = 0.55
+    nbad_max: int = 0
+    excluded_fids: list[int] = Field(default_factory=lambda: [3])
+
+
+class DecodeSettings(_Section):
+    """How payloads are decoded when they carry no writer schema of their own."""
+
+    ztf_default_schema_version: str = "4.02"
+    max_alert_bytes: int = 4 * 1024 * 1024
+    confluent_schema_ids: dict[str, str] = Field(default_factory=dict)
+
+
+class StreamSettings(_Section):
+    """Trigger cadence and per-trigger limits of the chained bronze -> silver -> gold queries."""
+
+    trigger_seconds: float = 2.0
+    max_versions_per_trigger: int = 20
+
+
+class Settings(BaseSettings):
+    """Everything configurable about a Siskin deployment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SISKIN_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    lake: Path = Path("lake")
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    delta: DeltaSettings = Field(default_factory=DeltaSettings)
+    quality: QualityCuts = Field(default_factory=QualityCuts)
+    decode: DecodeSettings = Field(default_factory=DecodeSettings)
+    stream: StreamSettings = Field(default_factory=StreamSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("SISKIN_CONFIG", "siskin.toml"))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+    @property
+    def lake_uri(self) -> str:
+        """The lake root as an absolute local path or an object-store URI."""
+        text = str(self.lake)
+        if "://" in text:
+            return text.rstrip("/")
+        return str(Path(text).expanduser().resolve())
+
+    def with_overrides(self, **values: Any) -> Settings:
+        """A copy with some top-level values replaced (used by the CLI's flags)."""
+        return self.model_copy(update=values)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings from the environment and the TOML file."""
+    return Settings(**overrides)
