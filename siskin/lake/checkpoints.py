@@ -1,0 +1,32 @@
+"""Per-checkpoint app ids for the idempotent Delta sink.
+
+The app id must be unique per checkpoint: a reset checkpoint that reused an old app id would
+see every new batch id as already committed and silently skip it. So the id is a UUID written
+into the checkpoint folder the first time, and a new checkpoint gets a new id.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from siskin.lake.parquet_files import filesystem_for
+
+APP_ID_FILE = "siskin_app_id"
+
+
+def checkpoint_app_id(checkpoint_uri: str, query: str) -> str:
+    """The app id bound to this checkpoint, created on first use."""
+    fs, root = filesystem_for(checkpoint_uri)
+    path = f"{root}/{APP_ID_FILE}"
+    try:
+        with fs.open_input_stream(path) as stream:
+            return stream.read().decode().strip()
+    except (FileNotFoundError, OSError):
+        pass
+    fs.create_dir(root, recursive=True)
+    app_id = f"siskin-{query}-{uuid.uuid4().hex}"
+    tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+    with fs.open_output_stream(tmp) as out:
+        out.write(app_id.encode())
+    fs.move(tmp, path)
+    return app_id

@@ -1,0 +1,401 @@
+"""Kafka alert stream as a Spark source: `spark.readStream.format("siskin_kafka")`.
+
+Spark's checkpoint is the only record of progress (no consumer-group commits): each micro-batch
+is a set of offset ranges planned on the driver from the brokers' watermarks, and each range is
+read by one task that assigns its partition and consumes exactly [start, end). A range the broker
+does not deliver in full within `pollTimeoutS` fails the task rather than silently losing alerts;
+a restart resumes from the checkpoint.
+
+Options (strings):
+    bootstrap            host:port[,host:port] (required)
+    subscribe            comma-separated topics, or
+    subscribePattern     regex over topic names (full match), re-listed every micro-batch
+    startingOffsets      earliest (default) | latest | JSON {"topic": {"0": 42}} (-2 earliest, -1 latest)
+    endingOffsets        batch reads only: latest (default) | JSON
+    maxAlertsPerTrigger  rows per micro-batch (default: no limit); Trigger.AvailableNow reads all
+    alertsPerPartition   offsets per Spark partition (default 1000)
+    pollTimeoutS         seconds without progress before a read fails (default 10)
+    kafka.<key>          passed to the librdkafka client (e.g. kafka.security.protocol)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+from pyspark.sql.datasource import (
+    DataSource,
+    DataSourceReader,
+    DataSourceStreamReader,
+    InputPartition,
+)
+from pyspark.sql.streaming.datasource import (
+    ReadAllAvailable,
+    ReadLimit,
+    ReadMaxRows,
+    SupportsTriggerAvailableNow,
+)
+from pyspark.sql.types import (
+    BinaryType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+from siskin.errors import BrokerError
+from siskin.sources.kafka_offsets import (
+    Flat,
+    KafkaSourceOptions,
+    OffsetRange,
+    TopicPartition,
+    plan_end,
+    resolve_offsets,
+    split_ranges,
+    to_flat,
+    to_json,
+)
+from siskin.sources.kafka_publish import SENT_HEADER
+
+log = logging.getLogger(__name__)
+
+ALERT_SCHEMA = StructType(
+    [
+        StructField("topic", StringType(), False),
+        StructField("partition", IntegerType(), False),
+        StructField("offset", LongType(), False),
+        StructField("timestamp", TimestampType(), True),
+        StructField("key", BinaryType(), True),
+        StructField("value", BinaryType(), True),
+        StructField("sent_ns", LongType(), True),
+    ]
+)
+ARROW_SCHEMA = pa.schema(
+    [
+        pa.field("topic", pa.string(), False),
+        pa.field("partition", pa.int32(), False),
+        pa.field("offset", pa.int64(), False),
+        pa.field("timestamp", pa.timestamp("us", tz="UTC")),
+        pa.field("key", pa.binary()),
+        pa.field("value", pa.binary()),
+        pa.field("sent_ns", pa.int64()),
+    ]
+)
+ROWS_PER_BATCH = 500
+BYTES_PER_BATCH = 64 * 1024 * 1024  # pa.binary() offsets are int32: stay far below 2 GiB per batch
+
+
+@dataclass(frozen=True)
+class KafkaRange(InputPartition):
+    """One Spark task's work: offsets [start, end) of one topic partition."""
+
+    topic: str
+    partition: int
+    start: int
+    end: int
+
+    @property
+    def offsets(self) -> OffsetRange:
+        return OffsetRange(self.topic, self.partition, self.start, self.end)
+
+
+# librdkafka warns about consumer-only keys on an admin client: keep them off it.
+_CONSUMER_ONLY = (
+    "group.", "enable.auto.", "auto.offset.reset", "auto.commit.", "fetch.", "max.partition.fetch.bytes",
+    "isolation.level", "session.timeout.ms", "heartbeat.interval.ms", "max.poll.interval.ms",
+    "partition.assignment.strategy", "enable.partition.eof", "check.crcs", "queued.",
+)  # fmt: skip
+
+
+def _client_conf(options: KafkaSourceOptions) -> dict[str, Any]:
+    return {**options.client_conf, "bootstrap.servers": options.bootstrap}
+
+
+class _Cluster:
+    """Driver-side metadata: which partitions the query reads and their watermarks."""
+
+    def __init__(self, options: KafkaSourceOptions) -> None:
+        from confluent_kafka.admin import AdminClient
+
+        self.options = options
+        conf = {k: v for k, v in _client_conf(options).items() if not k.startswith(_CONSUMER_ONLY)}
+        self.admin = AdminClient(conf)  # kept referenced: its futures die with it
+
+    def partitions(self) -> list[TopicPartition]:
+        timeout = self.options.poll_timeout_s
+        try:
+            topics = self.admin.list_topics(timeout=timeout).topics  # all topics: never auto-creates one
+        except Exception as exc:
+            where = self.options.bootstrap
+            raise BrokerError(f"no metadata from Kafka at {where} within {timeout}s: {exc}") from exc
+        found = [
+            (name, part)
+            for name, meta in topics.items()
+            if meta.error is None and self.options.subscribed(name)
+            for part in meta.partitions
+        ]
+        return sorted(found)
+
+    def watermarks(self, partitions: Sequence[TopicPartition]) -> tuple[Flat, Flat]:
+        """(low, high) watermarks, in one ListOffsets round trip each."""
+        if not partitions:
+            return {}, {}
+        from confluent_kafka import TopicPartition as KafkaTP
+        from confluent_kafka.admin import OffsetSpec
+
+        result = []
+        for spec in (OffsetSpec.earliest(), OffsetSpec.latest()):
+            request = {KafkaTP(t, p): spec for t, p in partitions}
+            futures = self.admin.list_offsets(request, request_timeout=self.options.poll_timeout_s)
+            try:
+                result.append({(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()})
+            except Exception as exc:
+                raise BrokerError(f"cannot list offsets at {self.options.bootstrap}: {exc}") from exc
+        return result[0], result[1]
+
+
+class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
+    """Plans micro-batches on the driver; `read` runs in the tasks."""
+
+    def __init__(self, options: KafkaSourceOptions) -> None:
+        self.options = options
+        self._cluster: _Cluster | None = None  # created lazily: the reader is also pickled to tasks
+        self._target: Flat | None = None
+        self._latest: Flat | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_cluster": None}
+
+    @property
+    def cluster(self) -> _Cluster:
+        if self._cluster is None:
+            self._cluster = _Cluster(self.options)
+        return self._cluster
+
+    def _snapshot(self) -> tuple[Flat, Flat]:
+        low, high = self.cluster.watermarks(self.cluster.partitions())
+        self._latest = high
+        return low, high
+
+    def initialOffset(self) -> dict:
+        low, high = self._snapshot()
+        return to_json(resolve_offsets(self.options.starting_offsets, low, high))
+
+    def getDefaultReadLimit(self) -> ReadLimit:
+        if self.options.max_alerts_per_trigger is None:
+            return ReadAllAvailable()
+        return ReadMaxRows(self.options.max_alerts_per_trigger)
+
+    def prepareForTriggerAvailableNow(self) -> None:
+        _, self._target = self._snapshot()
+
+    def latestOffset(self, start: dict, limit: ReadLimit) -> dict:
+        low, high = self._snapshot()
+        max_rows = limit.max_rows if isinstance(limit, ReadMaxRows) else None
+        return to_json(plan_end(to_flat(start), low, high, max_rows, self._target))
+
+    def reportLatestOffset(self) -> dict | None:
+        return to_json(self._latest) if self._latest is not None else None
+
+    def partitions(self, start: dict, end: dict) -> Sequence[InputPartition]:
+        first, last = to_flat(start), to_flat(end)
+        moved = [tp for tp, off in last.items() if off > first.get(tp, -1)]
+        low, _ = self.cluster.watermarks(moved) if moved else ({}, {})
+        begin = {}
+        for tp in moved:
+            begin[tp] = first.get(tp, low.get(tp, 0))  # a new partition starts at its log start
+            if begin[tp] < low.get(tp, 0):
+                log.warning(
+                    "%s[%d]: offsets %d..%d were removed by retention; reading from %d",
+                    tp[0], tp[1], begin[tp], low[tp] - 1, low[tp],
+                )  # fmt: skip
+                begin[tp] = low[tp]
+        ranges = split_ranges(begin, {tp: last[tp] for tp in moved}, self.options.alerts_per_partition)
+        return [KafkaRange(r.topic, r.partition, r.start, r.end) for r in ranges]
+
+    def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
+        assert isinstance(partition, KafkaRange)
+        return read_range(self.options, partition.offsets)
+
+    def commit(self, end: dict) -> None:
+        """Nothing to do: Spark's checkpoint, not a consumer group, records progress."""
+
+    def stop(self) -> None:
+        self._cluster = None
+
+
+class KafkaBatchReader(DataSourceReader):
+    """`spark.read.format("siskin_kafka")`: startingOffsets to endingOffsets as one batch."""
+
+    def __init__(self, options: KafkaSourceOptions) -> None:
+        self.options = options
+
+    def partitions(self) -> Sequence[InputPartition]:
+        cluster = _Cluster(self.options)
+        low, high = cluster.watermarks(cluster.partitions())
+        start = resolve_offsets(self.options.starting_offsets, low, high)
+        end = resolve_offsets(self.options.ending_offsets, low, high)
+        begin = {tp: max(start.get(tp, low[tp]), low[tp]) for tp in end if tp in low}
+        stop = {tp: max(end[tp], begin[tp]) for tp in begin}
+        ranges = split_ranges(begin, stop, self.options.alerts_per_partition)
+        return [KafkaRange(r.topic, r.partition, r.start, r.end) for r in ranges]
+
+    def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
+        assert isinstance(partition, KafkaRange)
+        return read_range(self.options, partition.offsets)
+
+
+class KafkaAlertSource(DataSource):
+    """Alerts from Kafka topics, one row per message; see the module docstring for options."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "siskin_kafka"
+
+    def schema(self) -> StructType:
+        return ALERT_SCHEMA
+
+    def streamReader(self, schema: StructType) -> DataSourceStreamReader:
+        return KafkaStreamReader(KafkaSourceOptions.parse(self.options))
+
+    def reader(self, schema: StructType) -> DataSourceReader:
+        return KafkaBatchReader(KafkaSourceOptions.parse(self.options))
+
+
+class _Columns:
+    """Column buffers for one Arrow batch; the consumer hands out messages one by one anyway."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.offset: list[int] = []
+        self.timestamp: list[int | None] = []
+        self.key: list[bytes | None] = []
+        self.value: list[bytes | None] = []
+        self.sent_ns: list[int | None] = []
+        self.nbytes = 0
+
+    def append(self, msg: Any) -> None:
+        kind, millis = msg.timestamp()
+        value = msg.value()
+        self.offset.append(msg.offset())
+        self.timestamp.append(millis * 1000 if kind else None)
+        self.key.append(msg.key())
+        self.value.append(value)
+        self.sent_ns.append(_sent_ns(msg.headers()))
+        self.nbytes += len(value) if value else 0
+
+    def full(self) -> bool:
+        return len(self.offset) >= ROWS_PER_BATCH or self.nbytes >= BYTES_PER_BATCH
+
+    def flush(self, topic: str, partition: int) -> pa.RecordBatch:
+        n = len(self.offset)
+        batch = pa.RecordBatch.from_arrays(
+            [
+                pa.array([topic] * n, pa.string()),
+                pa.array([partition] * n, pa.int32()),
+                pa.array(self.offset, pa.int64()),
+                pa.array(self.timestamp, pa.timestamp("us", tz="UTC")),
+                pa.array(self.key, pa.binary()),
+                pa.array(self.value, pa.binary()),
+                pa.array(self.sent_ns, pa.int64()),
+            ],
+            schema=ARROW_SCHEMA,
+        )
+        self.clear()
+        return batch
+
+
+def _sent_ns(headers: list[tuple[str, bytes]] | None) -> int | None:
+    for name, raw in headers or ():
+        if name == SENT_HEADER and raw:
+            try:
+                return int(raw)
+            except ValueError:
+                return None
+    return None
+
+
+def _consumer(options: KafkaSourceOptions) -> Any:
+    from confluent_kafka import Consumer
+
+    conf = {
+        "group.id": "siskin-source",  # required by the client; never committed to
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "error",  # a vanished offset must surface, never silently jump
+        "max.partition.fetch.bytes": 8 * 1024 * 1024,
+        **_client_conf(options),
+    }
+    return Consumer(conf)
+
+
+def read_range(options: KafkaSourceOptions, rng: OffsetRange) -> Iterator[pa.RecordBatch]:
+    """Yield the messages at offsets [start, end) of one partition as Arrow batches, all or fail."""
+    from confluent_kafka import KafkaError
+    from confluent_kafka import TopicPartition as KafkaTP
+
+    consumer = _consumer(options)
+    try:
+        start = rng.start
+        consumer.assign([KafkaTP(rng.topic, rng.partition, start)])
+        columns = _Columns()
+        expected = start  # the next offset we still owe Spark
+        deadline = time.monotonic() + options.poll_timeout_s
+        while expected < rng.end:
+            messages = consumer.consume(min(ROWS_PER_BATCH, rng.end - expected), timeout=0.2)
+            for msg in messages:
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        continue
+                    if err.code() in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE):
+                        expected = _skip_removed(consumer, rng, expected, options.poll_timeout_s)
+                        break
+                    raise BrokerError(f"reading {rng.topic}[{rng.partition}] at {options.bootstrap}: {err}")
+                offset = msg.offset()
+                if offset < expected:
+                    continue  # re-delivered after a refetch
+                if offset >= rng.end:
+                    expected = rng.end
+                    break
+                columns.append(msg)
+                expected = offset + 1  # gaps (compaction, transaction markers) are not rows
+                if columns.full():
+                    yield columns.flush(rng.topic, rng.partition)
+            if messages:
+                deadline = time.monotonic() + options.poll_timeout_s
+            elif consumer.position([KafkaTP(rng.topic, rng.partition)])[0].offset >= rng.end:
+                break  # the range ends in offsets that hold no message
+            elif time.monotonic() > deadline:
+                raise BrokerError(
+                    f"{rng.topic}[{rng.partition}]: planned offsets {rng.start}..{rng.end - 1} but the "
+                    f"broker at {options.bootstrap} delivered only up to {expected - 1} within pollTimeoutS="
+                    f"{options.poll_timeout_s}s; the batch fails so that no alert is lost (a restart resumes "
+                    "from the checkpoint). Raise pollTimeoutS if the broker is merely slow."
+                )
+        if columns.offset:
+            yield columns.flush(rng.topic, rng.partition)
+    finally:
+        consumer.close()
+
+
+def _skip_removed(consumer: Any, rng: OffsetRange, expected: int, timeout_s: float) -> int:
+    """Retention removed offsets between planning and reading: warn and resume at the log start."""
+    from confluent_kafka import TopicPartition as KafkaTP
+
+    low, _ = consumer.get_watermark_offsets(KafkaTP(rng.topic, rng.partition), timeout=timeout_s)
+    if low <= expected:
+        where = f"{rng.topic}[{rng.partition}]"
+        raise BrokerError(f"{where}: offset {expected} is out of range (log start {low})")
+    log.warning("%s[%d]: offsets %d..%d removed by retention", rng.topic, rng.partition, expected, low - 1)
+    resume = min(low, rng.end)
+    consumer.assign([KafkaTP(rng.topic, rng.partition, resume)])
+    return resume
