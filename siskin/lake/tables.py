@@ -39,9 +39,11 @@ SILVER_REJECTS = TableSpec(
     "silver.rejects", ("night",), "inputs that could not be decoded or validated, with the reason"
 )
 GOLD_OBJECTS = TableSpec("gold.objects", (), "one row per objectId, upserted per micro-batch")
+OPS_BATCHES = TableSpec("ops.batches", (), "one row per committed micro-batch of every stage: counts, timings")
 
 TABLES: dict[str, TableSpec] = {
-    spec.name: spec for spec in (BRONZE_ALERTS, SILVER_ALERTS, SILVER_CUTOUTS, SILVER_REJECTS, GOLD_OBJECTS)
+    spec.name: spec for spec in (BRONZE_ALERTS, SILVER_ALERTS, SILVER_CUTOUTS, SILVER_REJECTS, GOLD_OBJECTS,
+                                     OPS_BATCHES)
 }
 
 # Views computed over the tables above at query time.
@@ -99,4 +101,21 @@ PROVENANCE_FIELDS: tuple[pa.Field, ...] = (
     pa.field("bronze_sha256", pa.string()),
     pa.field("ingest_time", UTC_TS),
     pa.field("sent_ns", pa.int64()),
+)
+
+OPS_BATCHES_SCHEMA = pa.schema(
+    [
+        pa.field("query", pa.string()),
+        pa.field("app_id", pa.string()),
+        pa.field("batch_id", pa.int64()),
+        pa.field("started_at", UTC_TS),
+        pa.field("committed_at", UTC_TS),
+        pa.field("seconds", pa.float64()),
+        pa.field("input_rows", pa.int64()),
+        pa.field("output_rows", pa.int64()),
+        pa.field("rejects", pa.int64()),
+        pa.field("duplicates", pa.int64()),
+        pa.field("nights", pa.string()),
+        pa.field("replay", pa.bool_()),
+    ]
 )

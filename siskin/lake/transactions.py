@@ -96,3 +96,25 @@ def commit_files(
     table.create_write_transaction(actions, mode="append", schema=pa.schema(table_schema),
                                    partition_by=list(partition_by) or None, commit_properties=props)
     return True
+
+
+def append_arrow(
+    uri: str,
+    table: pa.Table,
+    partition_by: Sequence[str] = (),
+    *,
+    app_id: str | None = None,
+    version: int | None = None,
+    metadata: dict[str, str] | None = None,
+) -> bool:
+    """Append a small driver-side Arrow table (ops rows, replays) with the same idempotent commit."""
+    from siskin.lake.parquet_files import write_data_files
+
+    ensure_table(uri, table.schema, partition_by)
+    if app_id is not None and version is not None:
+        existing = open_table(uri)
+        done = existing.transaction_version(app_id) if existing is not None else None
+        if done is not None and done >= version:
+            return False
+    files = write_data_files(table, uri, tuple(partition_by))
+    return commit_files(uri, files, table.schema, partition_by, app_id=app_id, version=version, metadata=metadata)

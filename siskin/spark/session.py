@@ -16,6 +16,7 @@ DATA_SOURCES: tuple[str, ...] = (
     "siskin.lake.delta_sink:DeltaSinkDataSource",
     "siskin.lake.delta_source:DeltaStreamDataSource",
     "siskin.sources.kafka:KafkaAlertSource",
+    "siskin.sources.archive:ArchiveFilesSource",
 )
 
 

@@ -1,0 +1,98 @@
+"""Bronze: every received alert payload exactly as it arrived, plus where it came from.
+
+Sources (Kafka, archives) are first mapped to one "received" shape; `to_bronze` then adds the
+content hash and a cheap peek (survey, schema version, first candid, night) without decoding the
+whole alert. A payload the peek cannot read still lands in bronze (night from its arrival time):
+bronze never drops anything; silver decides what is a reject.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from siskin.config import DecodeSettings
+from siskin.lake.tables import BRONZE_SCHEMA
+
+RECEIVED_COLUMNS = ("payload", "source", "topic", "partition", "offset", "kafka_timestamp", "sent_ns",
+                    "file_path", "file_member")
+
+
+def kafka_received(df: DataFrame) -> DataFrame:
+    """Kafka records in the received shape."""
+    return df.select(
+        F.col("value").alias("payload"), F.lit("kafka").alias("source"), "topic",
+        F.col("partition").cast("int"), "offset", F.col("timestamp").alias("kafka_timestamp"), "sent_ns",
+        F.lit(None).cast("string").alias("file_path"), F.lit(None).cast("string").alias("file_member"))
+
+
+def files_received(df: DataFrame) -> DataFrame:
+    """Archive files and tar members in the received shape."""
+    return df.select(
+        "payload", F.lit("file").alias("source"), F.lit(None).cast("string").alias("topic"),
+        F.lit(None).cast("int").alias("partition"), F.lit(None).cast("long").alias("offset"),
+        F.lit(None).cast("timestamp").alias("kafka_timestamp"), F.lit(None).cast("long").alias("sent_ns"),
+        "file_path", "file_member")
+
+
+def night_of(ts_us: np.ndarray) -> np.ndarray:
+    """YYYYMMDD (UTC date) of microsecond timestamps, vectorised."""
+    days = ts_us.astype("datetime64[us]").astype("datetime64[D]")
+    text = np.datetime_as_string(days).astype("U10")
+    return np.char.replace(text, "-", "").astype(np.int32)
+
+
+def to_bronze_table(received: pa.Table, settings: DecodeSettings, now: datetime | None = None) -> pa.Table:
+    """Received rows -> bronze rows (same order), with hash, peek columns, night and ingest time."""
+    from siskin.alerts.decoder import peek_payloads
+
+    now = now or datetime.now(UTC)
+    payloads = received.column("payload").combine_chunks()
+    if pa.types.is_large_binary(payloads.type):
+        payloads = payloads.cast(pa.binary())
+    peek = peek_payloads(payloads, settings)
+    digests = [hashlib.sha256(p).hexdigest() for p in payloads.to_pylist()]
+    n = received.num_rows
+    ingest = pa.array([now] * n, pa.timestamp("us", tz="UTC"))
+    arrival = received.column("kafka_timestamp").cast(pa.timestamp("us", tz="UTC")).combine_chunks()
+    arrival = pc.fill_null(arrival, ingest)
+    fallback_night = night_of(arrival.cast(pa.int64()).to_numpy(zero_copy_only=False))
+    night = pc.fill_null(peek.column("night").cast(pa.int32()), pa.array(fallback_night, pa.int32()))
+    columns = {
+        "payload": payloads,
+        "payload_size": pc.binary_length(payloads).cast(pa.int64()),
+        "sha256": pa.array(digests, pa.string()),
+        "ingest_time": ingest,
+        "night": night,
+    }
+    for name in ("source", "topic", "partition", "offset", "kafka_timestamp", "sent_ns", "file_path",
+                 "file_member"):
+        columns[name] = received.column(name)
+    for name in ("survey", "schema_name", "schema_version", "n_alerts", "object_id", "candid", "peek_error"):
+        columns[name] = peek.column(name)
+    return pa.table({f.name: columns[f.name] for f in BRONZE_SCHEMA}).cast(BRONZE_SCHEMA)
+
+
+def bronze_mapper(settings: DecodeSettings) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The mapInArrow function turning received batches into bronze batches."""
+
+    def mapper(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            if batch.num_rows:
+                yield from to_bronze_table(pa.Table.from_batches([batch]), settings).to_batches()
+
+    return mapper
+
+
+def to_bronze(received: DataFrame, settings: DecodeSettings) -> DataFrame:
+    """A received stream as a bronze stream."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return received.mapInArrow(bronze_mapper(settings), from_arrow_schema(BRONZE_SCHEMA))
