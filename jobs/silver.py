@@ -1,0 +1,11 @@
+"""Streaming job: the silver stage of the lake, running until stopped (restart resumes).
+
+Thin entry point: the logic lives in `siskin.pipeline`. Same as `siskin run silver`.
+"""
+
+import sys
+
+from siskin.cli.main import main
+
+if __name__ == "__main__":
+    sys.exit(main(["run", "silver", *sys.argv[1:]]))

@@ -1,0 +1,105 @@
+"""`siskin bench ingest`: sustained alerts/s from Kafka to silver, and publish-to-silver latency.
+
+Simulated 4.02 alerts (about 46 KB each) are generated first, then published to the embedded
+broker (optionally paced) while the bronze and silver queries run on a scratch lake. Latency of an
+alert = commit time of the silver commit that made it visible - the time the producer sent it
+(the `siskin_sent_ns` header carried through bronze). Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from siskin.config import Settings
+
+
+def silver_visibility_latencies(silver_uri: str) -> np.ndarray:
+    """Seconds from send to silver commit, for every silver row that carries `sent_ns`."""
+    import pyarrow.parquet as pq
+
+    from siskin.lake.delta_source import read_commit
+    from siskin.lake.transactions import open_table
+
+    table = open_table(silver_uri)
+    if table is None:
+        return np.empty(0)
+    out = []
+    for version in range(table.version() + 1):
+        actions = read_commit(silver_uri, version)
+        info = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
+        committed_ns = int(info.get("timestamp", 0)) * 1_000_000
+        for act in actions:
+            if "add" in act:
+                sent = pq.read_table(f"{silver_uri}/{act['add']['path']}", columns=["sent_ns"]).column("sent_ns")
+                values = sent.to_numpy(zero_copy_only=False)
+                values = values[~np.isnan(values.astype(float))] if values.dtype == object else values
+                out.append((committed_ns - values.astype(np.int64)) / 1e9)
+    return np.concatenate(out) if out else np.empty(0)
+
+
+def run_ingest_benchmark(settings: Settings, *, alerts: int = 20000, rate: float = 0.0, duration_s: float = 0.0,
+                         partitions: int = 4, night: int = 20261121, timeout_s: float = 1800.0) -> dict[str, Any]:
+    """Run the benchmark on a scratch lake; returns the figures."""
+    from siskin.broker.tansu import EmbeddedBroker
+    from siskin.lake.tables import BRONZE_ALERTS, SILVER_ALERTS, table_path
+    from siskin.pipeline.lakehouse import Lakehouse
+    from siskin.pipeline.progress import committed_kafka_messages, committed_version, stop_all, table_version, wait_until
+    from siskin.simulate.ztf import simulate_night
+    from siskin.sources.kafka_publish import publish
+
+    if duration_s and rate:
+        alerts = int(duration_s * rate)
+    t0 = time.monotonic()
+    payloads = list(simulate_night(night, n_alerts=alerts, seed=7))
+    gen_s = time.monotonic() - t0
+    sizes = np.array([len(p) for p in payloads])
+    scratch = Path(tempfile.mkdtemp(prefix="siskin-bench-"))
+    settings = settings.model_copy(update={"lake": scratch / "lake"})
+    topic = "ztf-bench"
+    with EmbeddedBroker(scratch / "broker") as broker:
+        broker.create_topic(topic, partitions)
+        house = Lakehouse(settings)
+        house.ensure_tables()
+        name = house.kafka_query_name(broker.bootstrap, [topic], None)
+        queries = [house.start_bronze_kafka(bootstrap=broker.bootstrap, topics=[topic], starting_offsets="earliest"),
+                   house.start_silver()]
+        time.sleep(3.0)  # let the queries' first (empty) triggers pass
+        sent: dict[str, Any] = {}
+
+        def produce() -> None:
+            sent["start"] = time.time()
+            stats = publish(payloads, topic, broker.bootstrap, rate_per_s=rate or None)
+            sent["n"], sent["seconds"] = stats.messages, stats.seconds
+
+        producer = threading.Thread(target=produce, daemon=True)
+        producer.start()
+        try:
+            def done() -> bool:
+                if "n" not in sent or committed_kafka_messages(settings, name) < sent["n"]:
+                    return False
+                return committed_version(settings, "silver") >= table_version(settings, BRONZE_ALERTS.name)
+
+            wait_until(done, queries, timeout_s=timeout_s, what="all alerts to reach silver", poll_s=0.25)
+        finally:
+            stop_all(queries)
+    latencies = silver_visibility_latencies(table_path(settings.lake_uri, SILVER_ALERTS.name))
+    last_visible = sent["start"] + float(np.max(latencies)) if len(latencies) else time.time()
+    span = max(last_visible - sent["start"], 1e-9)
+    return {
+        "alerts": int(alerts),
+        "alerts_in_silver": int(len(latencies)),
+        "alert_bytes_mean": float(sizes.mean()) if len(sizes) else 0.0,
+        "publish_rate_target": rate or None,
+        "publish_seconds": round(sent.get("seconds", 0.0), 2),
+        "alerts_per_s": round(len(latencies) / span, 1),
+        "latency_p50_s": round(float(np.percentile(latencies, 50)), 2) if len(latencies) else None,
+        "latency_p99_s": round(float(np.percentile(latencies, 99)), 2) if len(latencies) else None,
+        "generate_seconds": round(gen_s, 1),
+        "lake": settings.lake_uri,
+    }

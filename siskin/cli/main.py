@@ -1,0 +1,297 @@
+"""`siskin`: the command line over the library (each command is a few calls into `siskin.*`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from siskin.config import Settings, load_settings
+from siskin.errors import SiskinError
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    if args.config:
+        os.environ["SISKIN_CONFIG"] = str(args.config)
+    overrides = {}
+    if args.lake:
+        overrides["lake"] = Path(args.lake)
+    return load_settings(**overrides)
+
+
+def _quiet_spark_shutdown_noise() -> None:
+    """Stopping a query mid-batch makes py4j/Spark log interruption errors users need not see."""
+    for name in ("py4j", "py4j.clientserver", "py4j.java_gateway"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _run_until_interrupted(queries: list, say=print) -> None:  # noqa: ANN001
+    """Block on running queries; Ctrl-C / SIGTERM stops them cleanly (checkpoints keep the position)."""
+    from siskin.pipeline.progress import stop_all
+
+    stopping = {"flag": False}
+
+    def handler(signum: int, frame: object) -> None:
+        stopping["flag"] = True
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        while not stopping["flag"]:
+            for q in queries:
+                if not q.isActive:
+                    exc = q.exception()
+                    raise SiskinError(f"query {q.name} stopped: {exc}" if exc else f"query {q.name} stopped")
+            queries[0].awaitTermination(1.0)
+    except KeyboardInterrupt:
+        pass
+    say("stopping streaming queries (restart resumes from the checkpoints)...")
+    stop_all(queries)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from siskin.pipeline.demo import run_demo
+    from siskin.query.summary import format_summary
+
+    settings = _settings(args)
+    result = run_demo(settings, alerts=args.alerts, rate=args.rate, night=args.night)
+    print(f"\nnight {result.night}: published {result.published} alerts, all layers up to date "
+          f"after {result.seconds:.1f} s\n")
+    print(format_summary(result.summary, settings.lake_uri))
+    return 0
+
+
+def cmd_ingest_kafka(args: argparse.Namespace) -> int:
+    from siskin.pipeline.lakehouse import Lakehouse
+    from siskin.query.summary import format_summary, summarize
+
+    settings = _settings(args)
+    house = Lakehouse(settings)
+    house.ensure_tables()
+    bronze = house.start_bronze_kafka(available_now=args.available_now, bootstrap=args.bootstrap,
+                                      topics=args.topic or None, pattern=args.pattern,
+                                      starting_offsets=args.starting_offsets)
+    if args.available_now:
+        bronze.awaitTermination()
+        house.run_downstream_available_now()
+        print(format_summary(summarize(settings), settings.lake_uri))
+        return 0
+    queries = [bronze, house.start_silver(), house.start_gold()]
+    print(f"ingesting from {args.bootstrap or settings.kafka.bootstrap} into {settings.lake_uri}; Ctrl-C stops")
+    _run_until_interrupted(queries)
+    return 0
+
+
+def cmd_ingest_files(args: argparse.Namespace) -> int:
+    from siskin.pipeline.lakehouse import Lakehouse
+    from siskin.query.summary import format_summary, summarize
+
+    settings = _settings(args)
+    house = Lakehouse(settings)
+    house.ensure_tables()
+    bronze = house.start_bronze_files([str(p) for p in args.paths], available_now=not args.watch)
+    if not args.watch:
+        bronze.awaitTermination()
+        house.run_downstream_available_now()
+        print(format_summary(summarize(settings), settings.lake_uri))
+        return 0
+    print(f"watching {', '.join(map(str, args.paths))}; Ctrl-C stops")
+    _run_until_interrupted([bronze, house.start_silver(), house.start_gold()])
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """One streaming stage in the foreground: what each job container of a cluster runs."""
+    from siskin.pipeline.lakehouse import Lakehouse
+
+    settings = _settings(args)
+    house = Lakehouse(settings)
+    house.ensure_tables()
+    starters = {
+        "bronze-kafka": lambda: house.start_bronze_kafka(),
+        "bronze-files": lambda: house.start_bronze_files([str(p) for p in args.paths]),
+        "silver": house.start_silver,
+        "gold": house.start_gold,
+    }
+    if args.stage == "bronze-files" and not args.paths:
+        raise SiskinError("bronze-files needs the landing paths to watch")
+    print(f"{args.stage}: streaming into {settings.lake_uri}; Ctrl-C stops")
+    _run_until_interrupted([starters[args.stage]()])
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from siskin.pipeline.lakehouse import Lakehouse
+    from siskin.pipeline.replay import replay_night
+
+    house = Lakehouse(_settings(args))
+    report = replay_night(house, args.night)
+    print(f"night {report.night}: {report.bronze_rows} bronze payloads re-decoded; silver {report.silver_before}"
+          f" -> {report.silver_after} alerts, {report.rejects_after} rejects; "
+          f"{report.objects_rebuilt} gold objects rebuilt")
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from siskin.lake.engine import get_engine
+    from siskin.query.sql import run_sql, write_result
+    from siskin.spark.session import build_spark
+
+    settings = _settings(args)
+    spark = build_spark(settings)
+    df = run_sql(spark, get_engine(settings.delta.engine), settings.lake_uri, args.query)
+    text = write_result(df, args.format, args.out, args.limit)
+    if text is not None:
+        print(text)
+    else:
+        print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from siskin.query.status import format_status, lake_status
+
+    settings = _settings(args)
+    print(f"Lake: {settings.lake_uri}")
+    print(format_status(lake_status(settings)))
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from siskin.simulate.run import parse_rate, write_tarball, write_to_dir
+    from siskin.simulate.ztf import simulate_night
+
+    settings = _settings(args)
+    payloads = simulate_night(args.night, n_alerts=args.alerts, seed=args.seed)
+    if args.to == "kafka":
+        from siskin.sources.kafka_publish import publish
+
+        stats = publish(payloads, args.topic, args.bootstrap or settings.kafka.bootstrap,
+                        rate_per_s=parse_rate(args.rate) if args.rate else None)
+        print(json.dumps({"published": stats.messages, "bytes": stats.bytes, "seconds": round(stats.seconds, 2),
+                          "alerts_per_s": round(stats.rate_per_s, 1)}))
+    elif args.tarball:
+        path = Path(args.out) / f"ztf_public_{args.night}.tar.gz"
+        print(json.dumps({"written": write_tarball(payloads, path, night=args.night), "path": str(path)}))
+    else:
+        print(json.dumps({"written": write_to_dir(payloads, Path(args.out), night=args.night), "dir": args.out}))
+    return 0
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from siskin.broker.tansu import EmbeddedBroker
+
+    work = Path(args.work_dir)
+    with EmbeddedBroker(work, port=args.port) as broker:
+        for topic in args.topic:
+            broker.create_topic(topic, args.partitions)
+        print(f"embedded broker on {broker.bootstrap} (topics: {', '.join(args.topic) or 'none'}); Ctrl-C stops")
+        try:
+            signal.pause()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def cmd_bench_ingest(args: argparse.Namespace) -> int:
+    from siskin.bench.ingest import run_ingest_benchmark
+
+    result = run_ingest_benchmark(_settings(args), alerts=args.alerts, rate=args.rate, duration_s=args.duration,
+                                  partitions=args.partitions)
+    print(json.dumps(result))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="siskin", description="Siskin alert broker: a streaming Delta lakehouse")
+    parser.add_argument("--lake", help="lake root (default: SISKIN_LAKE or lake/)")
+    parser.add_argument("--config", type=Path, help="TOML settings file (default: SISKIN_CONFIG or siskin.toml)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="embedded broker + simulated night through bronze, silver and gold")
+    p.add_argument("--alerts", type=int, default=3000)
+    p.add_argument("--rate", type=float, default=500.0, help="alerts per second published")
+    p.add_argument("--night", type=int, help="YYYYMMDD (default: the night after the lake's last)")
+    p.set_defaults(func=cmd_demo)
+
+    ingest = sub.add_parser("ingest", help="ingest alerts into the lake").add_subparsers(dest="source", required=True)
+    p = ingest.add_parser("kafka", help="long-running streaming ingest from Kafka (Ctrl-C stops, restart resumes)")
+    p.add_argument("--topic", action="append", help="topic (repeatable; default from settings)")
+    p.add_argument("--pattern", help="topic regex instead of --topic")
+    p.add_argument("--bootstrap", help="bootstrap servers (default from settings)")
+    p.add_argument("--starting-offsets", default=None, help="earliest | latest | JSON")
+    p.add_argument("--available-now", action="store_true", help="ingest what is there now, then stop")
+    p.set_defaults(func=cmd_ingest_kafka)
+    p = ingest.add_parser("files", help="Avro files, directories or .tar.gz nights")
+    p.add_argument("paths", nargs="+", type=Path)
+    p.add_argument("--watch", action="store_true", help="keep watching the paths as a landing directory")
+    p.set_defaults(func=cmd_ingest_files)
+
+    p = sub.add_parser("run", help="run one streaming stage in the foreground (one per container on a cluster)")
+    p.add_argument("stage", choices=["bronze-kafka", "bronze-files", "silver", "gold"])
+    p.add_argument("paths", nargs="*", type=Path, help="landing paths for bronze-files")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("replay", help="rebuild silver and gold of one night from bronze")
+    p.add_argument("--night", type=int, required=True)
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("sql", help="SQL over the lake tables (bronze.alerts, silver.alerts, gold.objects, ...)")
+    p.add_argument("query")
+    p.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
+    p.add_argument("--out", type=Path)
+    p.add_argument("--limit", type=int, default=50, help="rows printed for --format table")
+    p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("status", help="per table: version, rows, last commit, last batch, lag")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("simulate", help="realistic ZTF 4.02 alerts to Kafka or a directory")
+    p.add_argument("--night", type=int, required=True)
+    p.add_argument("--alerts", type=int, default=1000)
+    p.add_argument("--rate", default=None, help="e.g. 250/s (Kafka only)")
+    p.add_argument("--to", choices=["kafka", "dir"], default="dir")
+    p.add_argument("--out", default="alerts", help="directory for --to dir")
+    p.add_argument("--tarball", action="store_true", help="write ztf_public_YYYYMMDD.tar.gz instead of files")
+    p.add_argument("--topic", default="ztf-alerts")
+    p.add_argument("--bootstrap")
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (tansu) in the foreground")
+    p.add_argument("--port", type=int, default=9092)
+    p.add_argument("--topic", action="append", default=[])
+    p.add_argument("--partitions", type=int, default=4)
+    p.add_argument("--work-dir", default=".siskin/broker")
+    p.set_defaults(func=cmd_broker)
+
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
+    p = bench.add_parser("ingest", help="sustained alerts/s Kafka -> silver and publish-to-silver latency")
+    p.add_argument("--alerts", type=int, default=20000)
+    p.add_argument("--rate", type=float, default=0.0, help="publish rate, alerts/s (0: as fast as possible)")
+    p.add_argument("--duration", type=float, default=0.0, help="publish for this many seconds instead")
+    p.add_argument("--partitions", type=int, default=4)
+    p.set_defaults(func=cmd_bench_ingest)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `siskin` command."""
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _quiet_spark_shutdown_noise()
+    try:
+        return int(args.func(args) or 0)
+    except SiskinError as exc:
+        print(f"siskin: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

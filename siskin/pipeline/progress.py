@@ -1,0 +1,63 @@
+"""Knowing when streaming queries have caught up, from their checkpoints and the tables they read."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from pyspark.sql.streaming import StreamingQuery
+
+from siskin.config import Settings
+from siskin.errors import SiskinError
+from siskin.lake.tables import checkpoint_path, table_path
+from siskin.query.status import checkpoint_offset
+
+
+def committed_version(settings: Settings, query: str) -> int:
+    """The last upstream Delta version a downstream query has committed (-1 if none)."""
+    offset = checkpoint_offset(checkpoint_path(settings.lake_uri, query))
+    return int(offset["version"]) if offset else -1
+
+
+def committed_kafka_messages(settings: Settings, query: str) -> int:
+    """Messages a Kafka -> bronze query has committed (sum of next offsets: topics created fresh)."""
+    offset = checkpoint_offset(checkpoint_path(settings.lake_uri, query)) or {}
+    return sum(int(o) for parts in offset.values() for o in parts.values())
+
+
+def table_version(settings: Settings, table: str) -> int:
+    from siskin.lake.transactions import open_table
+
+    t = open_table(table_path(settings.lake_uri, table))
+    return t.version() if t is not None else -1
+
+
+def wait_until(condition: Callable[[], bool], queries: list[StreamingQuery], *, timeout_s: float,
+               what: str, poll_s: float = 0.5) -> None:
+    """Poll `condition`; fail fast if a query died, or after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for q in queries:
+            if not q.isActive and q.exception() is not None:
+                raise SiskinError(f"streaming query {q.name} failed: {q.exception()}")
+        if condition():
+            return
+        time.sleep(poll_s)
+    raise SiskinError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def stop_all(queries: list[StreamingQuery]) -> None:
+    """Stop queries cleanly (downstream first is not needed: each has its own checkpoint)."""
+    for q in queries:
+        try:
+            if q.isActive:
+                q.stop()
+        except Exception:  # noqa: BLE001 - stopping mid-batch may raise benign interruption errors
+            pass
+
+
+def mean_trigger_seconds(query: StreamingQuery) -> float | None:
+    """Mean duration of the query's recent non-empty triggers."""
+    durations = [p["durationMs"].get("triggerExecution", 0) / 1000 for p in query.recentProgress
+                 if p.get("numInputRows", 0) > 0]
+    return sum(durations) / len(durations) if durations else None

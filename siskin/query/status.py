@@ -1,0 +1,121 @@
+"""`siskin status`: per table and per query, what is in the lake and how far behind each stream is."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from siskin.config import Settings
+from siskin.lake.parquet_files import filesystem_for
+from siskin.lake.tables import BRONZE_ALERTS, OPS_BATCHES, SILVER_ALERTS, TABLES, table_path
+
+
+@dataclass
+class TableStatus:
+    """One table's current state."""
+
+    table: str
+    version: int | None
+    rows: int | None
+    last_commit: str | None
+    last_batch_seconds: float | None
+    lag: str
+
+
+def table_rows(uri: str) -> tuple[int | None, int | None, str | None]:
+    """(version, row count from file stats, last commit time) of a Delta table, or Nones."""
+    from siskin.lake.transactions import open_table
+
+    table = open_table(uri)
+    if table is None:
+        return None, None, None
+    actions = table.get_add_actions(flatten=True)
+    names = list(actions.schema.names) if hasattr(actions, "schema") else []
+    rows = None
+    if "num_records" in names:
+        import pyarrow as pa
+
+        col = pa.table(actions).column("num_records")
+        rows = int(sum(v for v in col.to_pylist() if v is not None))
+    history = table.history(1)
+    ts = history[0].get("timestamp") if history else None
+    when = datetime.fromtimestamp(ts / 1000, UTC).isoformat(timespec="seconds") if ts else None
+    return table.version(), rows, when
+
+
+def checkpoint_offset(checkpoint_uri: str) -> dict[str, Any] | None:
+    """The source offset of the last committed micro-batch of a streaming checkpoint."""
+    fs, root = filesystem_for(checkpoint_uri)
+    try:
+        import pyarrow.fs as pafs
+
+        commits = fs.get_file_info(pafs.FileSelector(f"{root}/commits", allow_not_found=True))
+    except OSError:
+        return None
+    ids = sorted(int(i.base_name) for i in commits if i.base_name.isdigit())
+    if not ids:
+        return None
+    with fs.open_input_stream(f"{root}/offsets/{ids[-1]}") as stream:
+        lines = stream.read().decode().splitlines()
+    return json.loads(lines[-1]) if len(lines) >= 3 else None
+
+
+def version_lag(settings: Settings, query: str, source_table: str) -> str:
+    """How many commits of the upstream table a downstream query has not processed yet."""
+    from siskin.lake.tables import checkpoint_path
+    from siskin.lake.transactions import open_table
+
+    upstream = open_table(table_path(settings.lake_uri, source_table))
+    offset = checkpoint_offset(checkpoint_path(settings.lake_uri, query))
+    if upstream is None:
+        return "no upstream table"
+    if offset is None:
+        return f"{upstream.version() + 1} commits (query never ran)"
+    return f"{max(0, upstream.version() - int(offset['version']))} commits"
+
+
+def last_batch_seconds(settings: Settings) -> dict[str, float]:
+    """Duration of each query's most recent micro-batch, from `ops.batches`."""
+    from siskin.lake.transactions import open_table
+
+    table = open_table(table_path(settings.lake_uri, OPS_BATCHES.name))
+    if table is None:
+        return {}
+    frame = table.to_pandas(columns=["query", "committed_at", "seconds"])
+    if frame.empty:
+        return {}
+    latest = frame.sort_values("committed_at").groupby("query").tail(1)
+    return dict(zip(latest["query"], latest["seconds"], strict=True))
+
+
+def lake_status(settings: Settings) -> list[TableStatus]:
+    """Status of every table; lag of the stage that writes it, from its checkpoint."""
+    seconds = last_batch_seconds(settings)
+    writers = {"silver.alerts": ("silver", BRONZE_ALERTS.name), "gold.objects": ("gold", SILVER_ALERTS.name)}
+    out = []
+    for name in TABLES:
+        version, rows, when = table_rows(table_path(settings.lake_uri, name))
+        lag = "-"
+        batch_s = None
+        if name in writers:
+            query, upstream = writers[name]
+            lag = version_lag(settings, query, upstream)
+            batch_s = seconds.get(query)
+        out.append(TableStatus(name, version, rows, when, batch_s, lag))
+    return out
+
+
+def format_status(rows: list[TableStatus]) -> str:
+    """A plain-text table for the terminal."""
+    header = f"{'table':<16}{'version':>8}{'rows':>10}  {'last commit (UTC)':<26}{'last batch':>11}  lag"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        batch = f"{r.last_batch_seconds:.2f}s" if r.last_batch_seconds is not None else "-"
+        lines.append(f"{r.table:<16}{_s(r.version):>8}{_s(r.rows):>10}  {_s(r.last_commit):<26}{batch:>11}  {r.lag}")
+    return "\n".join(lines)
+
+
+def _s(value: object) -> str:
+    return "-" if value is None else str(value)
