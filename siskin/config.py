@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -90,7 +90,7 @@ class Settings(BaseSettings):
         extra="forbid",
     )
 
-    lake: Path = Path("lake")
+    lake: str = "lake"  # a local path, or an object-store URI such as s3://bucket/prefix
     spark: SparkSettings = Field(default_factory=SparkSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     delta: DeltaSettings = Field(default_factory=DeltaSettings)
@@ -112,6 +112,12 @@ class Settings(BaseSettings):
         if toml_path.is_file():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
         return tuple(sources)
+
+    @field_validator("lake", mode="before")
+    @classmethod
+    def _lake_text(cls, value: Any) -> str:
+        """Keep URIs intact: `Path("s3://b/p")` would collapse the `//`."""
+        return str(value)
 
     @property
     def lake_uri(self) -> str:

@@ -19,7 +19,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         os.environ["SISKIN_CONFIG"] = str(args.config)
     overrides = {}
     if args.lake:
-        overrides["lake"] = Path(args.lake)
+        overrides["lake"] = args.lake
     return load_settings(**overrides)
 
 
