@@ -4,8 +4,9 @@ Compressing three 20 KB images per alert would cost most of the simulator's time
 are built from deflate chunks: the FITS header, the noise rows above and below the source, and the
 padding are compressed once (with a full flush, which makes chunks independent and concatenable);
 only the band of rows holding the source changes per alert, and it goes in a stored (uncompressed)
-deflate block: about 600 bytes more per stamp than compressing it, for no CPU time. Templates come whole from the bank
-(an object keeps the same template every night, as in ZTF). The result is one ordinary gzip member.
+deflate block: about 600 bytes more per stamp than compressing it, for no CPU time. Templates come
+whole from the bank (an object keeps the same template every night, as in ZTF). The result is one
+ordinary gzip member.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def fits_header() -> bytes:
     return (text + "END".ljust(80)).ljust(BLOCK).encode("ascii")
 
 
-def deflate_chunk(raw: bytes, level: int = 1) -> bytes:
+def deflate_chunk(raw: bytes, level: int = 9) -> bytes:
     """Raw deflate of `raw` ending on a full flush: independent and byte-aligned, so concatenable."""
     comp = zlib.compressobj(level, zlib.DEFLATED, -15)
     return comp.compress(raw) + comp.flush(zlib.Z_FULL_FLUSH)
@@ -75,7 +76,7 @@ class Bank:
 
 def _noise_sigma(level: float, kind: str) -> float:
     """Pixel noise: sky shot noise of one exposure, less in the co-added template, more in differences."""
-    sci = 0.6 * np.sqrt(level) + 2.5
+    sci = 0.5 * np.sqrt(level) + 2.0
     return {"sci": sci, "ref": sci / 3.0, "diff": sci * 1.05}[kind]
 
 
@@ -128,7 +129,7 @@ def bank() -> Bank:
 
 
 def gzip_bytes(raw: bytes) -> bytes:
-    """A deterministic gzip member (no file name, mtime 0), level 1 for speed."""
+    """A deterministic gzip member (no file name, mtime 0); only used while building the bank."""
     return _GZIP_HEAD + deflate_chunk(raw) + _FINAL + struct.pack("<II", zlib.crc32(raw), len(raw))
 
 
@@ -161,7 +162,8 @@ def stamps(
     """Science, template and difference cutouts (gzip FITS bytes) of one alert.
 
     `sci_dn` is the source's total flux in the science image and `diff_dn` the (absolute) difference
-    flux, both in DN; `ref_mag` picks the template holding the reference source (inf: none).
+    flux, both in DN; `ref_mag` picks the template holding the reference source (inf: none) and
+    `template_variant` its noise and sky level (constant per object, so is its template).
     """
     b = bank()
     psf = _psf(b, fwhm, sub)
@@ -169,5 +171,6 @@ def stamps(
     diff = b.centre["diff", level, variant] + np.float32(diff_dn) * psf
     mag_bin = len(TEMPLATE_MAGS) - 1 if not np.isfinite(ref_mag) else int(
         np.clip(np.rint((ref_mag - TEMPLATE_MAGS[0]) / 0.5), 0, len(TEMPLATE_MAGS) - 1))
-    template = b.templates[level, mag_bin, template_variant % (VARIANTS // 3)]
+    per_level = VARIANTS // 3
+    template = b.templates[template_variant // per_level % len(LEVELS), mag_bin, template_variant % per_level]
     return _assemble(b, "sci", level, variant, sci), template, _assemble(b, "diff", level, variant, diff)

@@ -13,9 +13,11 @@ import numpy as np
 import numpy.typing as npt
 
 from siskin.simulate._random import normal, uniform
+from siskin.simulate.fields import pid_of
 from siskin.simulate.population import (
     KEY_BASE,
     SHARE,
+    SOUTH_LIMIT,
     Kind,
     Population,
     Table,
@@ -32,7 +34,6 @@ from siskin.simulate.schedule import (
     FIRST_FIELD,
     Visits,
     field_grid,
-    jd_midnight,
     night_date,
     night_of,
     night_visits,
@@ -43,35 +44,48 @@ I64 = npt.NDArray[np.int64]
 CODE = 100_000_000  # (key, vid) -> key * CODE + vid, unique per object and exposure
 
 
-def join_visits(objs: Table, visits: Visits, *, before: float | None = None) -> tuple[I64, I64]:
+def join_visits(objs: Table, visits: Visits) -> tuple[I64, I64]:
     """(object row, visit row) pairs for every visit of each object's field."""
     order = np.argsort(visits.field, kind="stable")
-    vf = visits.field[order]
-    start = np.searchsorted(vf, objs["field"], "left")
-    counts = np.searchsorted(vf, objs["field"], "right") - start
+    per_field = np.bincount(visits.field - FIRST_FIELD, minlength=field_grid().n_fields)
+    first = np.concatenate([[0], np.cumsum(per_field)[:-1]])
+    cell = objs["field"] - FIRST_FIELD
+    start, counts = first[cell], per_field[cell]
     oi = np.repeat(np.arange(len(counts)), counts)
     within = np.arange(len(oi)) - np.repeat(np.cumsum(counts) - counts, counts)
     vi = order[np.repeat(start, counts) + within]
     return oi, vi
 
 
-def measure(seed: int, objs: Table, visits: Visits, oi: I64, vi: I64) -> Table:
-    """Rows of (object, exposure) with the measured difference flux and its 1-sigma noise."""
-    rows = take(objs, oi)
+_LIGHT_CURVE = ("key", "hid", "kind", "m0", "color", "p1", "p2", "t0")
+
+
+def measure(
+    seed: int, objs: Table, visits: Visits, oi: I64, vi: I64, *, detected_only: bool = False
+) -> Table:
+    """Rows of (object, exposure) with the measured difference flux and its 1-sigma noise.
+
+    A detection is a 5-sigma difference flux; with `detected_only` the other rows are dropped before
+    the object's remaining columns are copied.
+    """
     jd, fid = visits.jd[vi], visits.fid[vi]
+    lc = {name: objs[name][oi] for name in _LIGHT_CURVE}
+    mag, ref = magnitudes(seed, lc, jd, fid)
+    sigma = flux(visits.diffmaglim[vi]) / 5.0
+    diff = flux(mag) - flux(ref) + sigma * normal(seed, 31, lc["hid"], visits.vid[vi])
+    if detected_only:
+        keep = np.flatnonzero(np.abs(diff) > 5.0 * sigma)
+        oi, vi, jd, fid = oi[keep], vi[keep], jd[keep], fid[keep]
+        diff, sigma, ref = diff[keep], sigma[keep], ref[keep]
+    rows = take(objs, oi)
     rows |= {"vid": visits.vid[vi], "jd": jd, "fid": fid, "diffmaglim": visits.diffmaglim[vi],
              "seeing": visits.seeing[vi], "magzpsci": visits.magzpsci[vi],
-             "programpi": visits.programpi[vi]}
-    mag, ref = magnitudes(seed, rows, jd, fid)
-    sigma = flux(rows["diffmaglim"]) / 5.0
-    noise = normal(seed, 31, rows["hid"], rows["vid"])
-    rows["flux"] = flux(mag) - flux(ref) + sigma * noise
-    rows["sigflux"] = sigma
-    rows["refmag"] = ref
+             "programpi": visits.programpi[vi], "flux": diff, "sigflux": sigma, "refmag": ref}
     ast = rows["kind"] == int(Kind.ASTEROID)
     if ast.any():
-        ra, dec = asteroid_position(rows, jd)
-        rows["ra"], rows["dec"] = np.where(ast, ra, rows["ra"]), np.where(ast, dec, rows["dec"])
+        ra, dec = asteroid_position(take(rows, ast), jd[ast])
+        rows["ra"], rows["dec"] = rows["ra"].copy(), rows["dec"].copy()
+        rows["ra"][ast], rows["dec"][ast] = ra, dec
     return rows
 
 
@@ -88,9 +102,8 @@ def night_detections(pop: Population, nid: int) -> tuple[Table, I64]:
     """All alerts of the night (exactly n_alerts rows, time-ordered) and the dropped candidate codes."""
     seed, n = pop.seed, pop.n_alerts
     visits = night_visits(seed, nid)
-    objs = objects_for_night(pop, nid)
-    rows = measure(seed, objs, visits, *join_visits(objs, visits))
-    real = take(rows, np.flatnonzero(np.abs(rows["flux"]) > 5.0 * rows["sigflux"]))
+    real = concat([measure(seed, objs, visits, *join_visits(objs, visits), detected_only=True)
+                   for objs in objects_for_night(pop, nid)])
     n_bogus = min(n, round(SHARE[Kind.BOGUS] * n))
     n_real = n - n_bogus
     codes = real["hid"] * CODE + real["vid"]
@@ -104,7 +117,7 @@ def night_detections(pop: Population, nid: int) -> tuple[Table, I64]:
     for name, value in (("jdstart", real["jd"]), ("ndet_rate", 0.0)):
         real[name] = np.where(real["kind"] == int(Kind.ASTEROID), value, real[name])
     rows = concat([real, bogus(seed, nid, n_bogus, visits, KEY_BASE[Kind.BOGUS] + year_day)])
-    rows = assign_candids(nid, rows)
+    rows = assign_candids(rows)
     order = np.lexsort((rows["candid"], rows["jd"]))
     return take(rows, order), dropped
 
@@ -117,6 +130,8 @@ def bogus(seed: int, nid: int, count: int, visits: Visits, key0: int) -> Table:
     band = np.searchsorted(grid.first, visits.field[vi] - FIRST_FIELD, "right") - 1
     cell = visits.field[vi] - FIRST_FIELD - grid.first[band]
     fu, fv = uniform(seed, 52, keys), uniform(seed, 53, keys)
+    south = (SOUTH_LIMIT - DEC_MIN) / FIELD_SIZE_DEG  # keep the lowest band's artefacts north of -30
+    fv = np.where(band == 0, south + (1.0 - south) * fv, fv)
     ra = (cell + fu) * 360.0 / grid.n_ra[band]
     dec = np.minimum(DEC_MIN + (band + fv) * FIELD_SIZE_DEG, 89.9)
     lim = visits.diffmaglim[vi]
@@ -133,15 +148,14 @@ def bogus(seed: int, nid: int, count: int, visits: Visits, key0: int) -> Table:
         "cov_ratio": 1.5 + 2.5 * uniform(seed, 59, keys), "vid": visits.vid[vi], "jd": visits.jd[vi],
         "fid": visits.fid[vi], "diffmaglim": lim, "seeing": visits.seeing[vi],
         "magzpsci": visits.magzpsci[vi], "programpi": visits.programpi[vi],
-        "flux": sign * 10.0 ** (-0.4 * (mag - 25.0)), "sigflux": 10.0 ** (-0.4 * (lim - 25.0)) / 5.0,
+        "flux": sign * flux(mag), "sigflux": flux(lim) / 5.0,
         "refmag": np.full(count, np.inf),
     }
 
 
-def assign_candids(nid: int, rows: Table) -> Table:
+def assign_candids(rows: Table) -> Table:
     """ZTF-style ids: pid = nid|day fraction|rcid|15, candid = pid * 1e6 + 15000 + row in that pid."""
-    frac5 = np.floor((rows["jd"] - jd_midnight(nid)) * 1e5).astype(np.int64)
-    pid = nid * 1_000_000_000 + frac5 * 10_000 + rows["rcid"] * 100 + 15
+    pid = pid_of(rows)
     order = np.lexsort((rows["hid"], pid))
     sorted_pid = pid[order]
     first = np.searchsorted(sorted_pid, sorted_pid, "left")

@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from siskin.simulate._random import normal, uniform
-from siskin.simulate.schedule import DEC_MIN, field_grid, jd_midnight, readout
+from siskin.simulate.schedule import JD_NID_EPOCH, field_grid, jd_midnight, readout
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -39,16 +40,17 @@ class Kind(IntEnum):
 # alerts per object and night (persistent classes, asteroids) or per object lifetime (SN, microlensing).
 SHARE = {Kind.RRLYR: 0.16, Kind.LPV: 0.12, Kind.AGN: 0.12, Kind.SN: 0.27, Kind.ULENS: 0.03,
          Kind.ASTEROID: 0.14, Kind.BOGUS: 0.16}
-YIELD = {Kind.RRLYR: 0.25, Kind.LPV: 0.45, Kind.AGN: 0.1, Kind.SN: 12.0, Kind.ULENS: 4.0,
-         Kind.ASTEROID: 0.5}
+YIELD = {Kind.RRLYR: 0.31, Kind.LPV: 0.405, Kind.AGN: 0.165, Kind.SN: 20.3, Kind.ULENS: 16.4,
+         Kind.ASTEROID: 0.27}
 MARGIN = 1.2  # draw this many more real candidates than needed; the surplus is not alerted
 KEY_BASE = {Kind.RRLYR: 0, Kind.LPV: 300_000_000, Kind.AGN: 600_000_000, Kind.SN: 1_000_000_000,
             Kind.ULENS: 2_000_000_000, Kind.BOGUS: 3_000_000_000, Kind.ASTEROID: 4_000_000_000}
 ORBIT_BASE = 5_000_000_000  # asteroid orbits; each asteroid detection gets a new objectId key
 SLOT = 100_000  # keys per day slot
-SLOT_DAYS = {Kind.SN: (-280, 0), Kind.ULENS: (-180, 180)}
+SLOT_DAYS = {Kind.SN: (-300, 0), Kind.ULENS: (-125, 125)}  # slots that can be alive on a night
 ZP = 25.0  # internal flux zero point: flux = 10 ** (-0.4 * (mag - ZP))
 ZTF_START_JD = 2458194.5  # 2018-03-17, start of ZTF survey operations
+SOUTH_LIMIT = -30.0  # ZTF observes north of dec -30
 
 
 def flux(mag: F64) -> F64:
@@ -78,8 +80,9 @@ def persistent(pop: Population) -> Table:
     return concat(parts)
 
 
-def objects_for_night(pop: Population, nid: int) -> Table:
-    """Every object that may be seen on night `nid`: persistent ones, live transients, asteroids."""
+def objects_for_night(pop: Population, nid: int) -> list[Table]:
+    """Every object that may be seen on night `nid`, by part: persistent, live SN, live microlensing,
+    asteroids (parts stay apart so the large persistent table is never copied)."""
     parts = [persistent(pop)]
     for kind in (Kind.SN, Kind.ULENS):
         lo, hi = SLOT_DAYS[kind]
@@ -88,11 +91,35 @@ def objects_for_night(pop: Population, nid: int) -> Table:
         counts = int(rate) + (uniform(pop.seed, 901 + kind, days) < rate - int(rate))
         day = np.repeat(days, counts)
         within = np.arange(len(day)) - np.repeat(np.cumsum(counts) - counts, counts)
-        parts.append(draw(pop.seed, kind, KEY_BASE[kind] + day * SLOT + within, day=day))
+        keys = KEY_BASE[kind] + day * SLOT + within
+        alive = _alive(pop.seed, kind, keys, day, jd_midnight(nid) + 0.125, jd_midnight(nid) + 0.53)
+        parts.append(draw(pop.seed, kind, keys[alive], day=day[alive]))
     orbits = ORBIT_BASE + np.arange(int(np.ceil(pop.expected(Kind.ASTEROID))), dtype=np.int64)
-    parts.append(draw(pop.seed, Kind.ASTEROID, orbits, jd=jd_midnight(nid) + 0.33))
-    table = concat(parts)
-    return take(table, np.flatnonzero(table["dec"] > DEC_MIN + 0.5))
+    asteroids = draw(pop.seed, Kind.ASTEROID, orbits, jd=jd_midnight(nid) + 0.33)
+    parts.append(take(asteroids, np.flatnonzero(asteroids["dec"] > SOUTH_LIMIT + 0.1)))
+    return parts
+
+
+def _alive(seed: int, kind: Kind, keys: I64, day: I64, start: float, end: float) -> npt.NDArray[np.bool_]:
+    """Which transients of these slots shine at some time in [start, end] (cheap pre-filter)."""
+    params = draw_timing(seed, kind, keys, day)
+    t0, p1 = params["t0"], params["p1"]
+    if kind is Kind.SN:
+        return (t0 < end) & (t0 + sn_end(params["m0"], p1, params["p2"]) > start)
+    return (t0 - ULENS_SPAN * p1 < end) & (t0 + ULENS_SPAN * p1 > start)
+
+
+def draw_timing(seed: int, kind: Kind, keys: I64, day: I64) -> Table:
+    """When a transient happens: t0, the shape parameters p1, p2 and the peak/baseline m0."""
+
+    def u(stream: int) -> F64:
+        return uniform(seed, 100 * int(kind) + stream, keys)
+
+    t0 = JD_NID_EPOCH + day + u(14)
+    if kind is Kind.SN:
+        peak = np.clip(19.0 + 0.6 * normal(seed, 100 * int(kind) + 10, keys), 16.5, 20.4)
+        return {"t0": t0, "m0": peak, "p1": 12.0 + 7.0 * u(12), "p2": 0.02 + 0.025 * u(13)}
+    return {"t0": t0, "m0": 18.0 + 3.0 * u(10), "p1": 8.0 + 32.0 * u(12), "p2": 0.02 + 0.5 * u(13)}
 
 
 def draw(seed: int, kind: Kind, keys: I64, *, day: I64 | None = None, jd: float = 0.0) -> Table:
@@ -102,12 +129,13 @@ def draw(seed: int, kind: Kind, keys: I64, *, day: I64 | None = None, jd: float 
     def u(stream: int) -> F64:
         return uniform(seed, 100 * int(kind) + stream, keys)
 
-    sin_lo = np.sin(np.radians(DEC_MIN + 1.0))
+    sin_lo = np.sin(np.radians(SOUTH_LIMIT + 0.01))
     t = {
         "key": keys, "hid": keys, "kind": np.full(n, int(kind), dtype=np.int64),
         "ra": 360.0 * u(1), "dec": np.degrees(np.arcsin(sin_lo + (1.0 - sin_lo) * u(2))),
         "sgscore": 0.85 + 0.15 * u(3), "distnr": 0.04 + 0.3 * u(4),
-        "jdstart": ZTF_START_JD + 650.0 * u(5), "ndet_rate": 0.05 + 0.45 * u(6), "cov_ratio": 1.5 + 2.5 * u(7),
+        "jdstart": ZTF_START_JD + 650.0 * u(5), "ndet_rate": 0.05 + 0.45 * u(6),
+        "cov_ratio": 1.5 + 2.5 * u(7),
         "p1": np.zeros(n), "p2": np.zeros(n), "t0": np.zeros(n),
     }
     if kind is Kind.RRLYR:
@@ -115,24 +143,21 @@ def draw(seed: int, kind: Kind, keys: I64, *, day: I64 | None = None, jd: float 
               "p2": 0.3 + 0.7 * u(13)}
         t["t0"] = t["p1"] * u(14)
     elif kind is Kind.LPV:
-        t |= {"m0": 12.0 + 6.0 * u(10), "color": 1.0 + 1.0 * u(11), "p1": 80.0 + 420.0 * u(12),
-              "p2": 0.5 + 3.0 * u(13)}
+        t |= {"m0": 13.5 + 5.0 * u(10), "color": 1.0 + 1.0 * u(11), "p1": 80.0 + 420.0 * u(12),
+              "p2": 0.5 + 2.0 * u(13)}
         t["t0"] = t["p1"] * u(14)
     elif kind is Kind.AGN:
         t |= {"m0": 17.0 + 3.0 * u(10), "color": 0.2 + 0.3 * u(11), "p1": 50.0 + 350.0 * u(12),
               "p2": 0.08 + 0.25 * u(13), "sgscore": 0.2 + 0.7 * u(3), "distnr": 0.1 + 0.4 * u(4)}
     elif kind is Kind.SN:
         assert day is not None
-        peak = np.clip(19.0 + 0.6 * normal(seed, 100 * int(kind) + 10, keys), 16.5, 20.4)
-        rise = 12.0 + 7.0 * u(12)
-        t |= {"m0": peak, "color": -0.15 + 0.3 * u(11), "p1": rise, "p2": 0.02 + 0.025 * u(13),
-              "t0": jd_midnight(0) + day + u(14), "sgscore": 0.25 * u(3), "distnr": 0.3 + 2.7 * u(4),
+        t |= draw_timing(seed, kind, keys, day)
+        t |= {"color": -0.15 + 0.3 * u(11), "sgscore": 0.25 * u(3), "distnr": 0.3 + 2.7 * u(4),
               "magnr": 18.0 + 3.5 * u(15)}
-        t["jdstart"] = t["t0"] + rise * np.power(10.0, -(20.5 - peak) / 5.0)
+        t["jdstart"] = t["t0"] + t["p1"] * np.power(10.0, -(20.5 - t["m0"]) / 5.0)
     elif kind is Kind.ULENS:
         assert day is not None
-        t |= {"m0": 16.0 + 4.2 * u(10), "color": 0.3 + 0.9 * u(11), "p1": 10.0 + 50.0 * u(12),
-              "p2": 0.02 + 0.6 * u(13), "t0": jd_midnight(0) + day + u(14)}
+        t |= draw_timing(seed, kind, keys, day) | {"color": 0.3 + 0.9 * u(11)}
         t["jdstart"] = t["t0"] - 1.5 * t["p1"]
     elif kind is Kind.ASTEROID:
         lam = np.radians(360.0 * u(1) - (0.08 + 0.25 * u(12)) * (jd - 2460000.5))
@@ -166,50 +191,55 @@ def asteroid_position(objs: Table, jd: F64) -> tuple[F64, F64]:
     return ecliptic_to_equatorial(lam, beta)
 
 
-_BAND_SHIFT = {1: 1.0, 2: 0.0, 3: -0.5}  # colour multiple added to r for g, r, i
-_AMP_SCALE = {1: 1.3, 2: 1.0, 3: 0.75}
+_BAND_SHIFT = np.array([0.0, 1.0, 0.0, -0.5])  # colour multiple added to r, indexed by fid
+_AMP_SCALE = np.array([0.0, 1.3, 1.0, 0.75])
+ULENS_SPAN = 3.0  # microlensing events last +-3 tE; outside, the star is at its baseline
+
+
+def sn_end(m0: F64, rise: F64, fade: F64) -> F64:
+    """Days after explosion when a supernova fades below 21.5 mag (r); it is gone after that."""
+    return rise + (21.5 - m0) / fade
 
 
 def magnitudes(seed: int, objs: Table, jd: F64, fid: I64) -> tuple[F64, F64]:
     """True and reference (template) magnitudes of object rows at epochs `jd` in filters `fid`.
 
     The reference is what the template image holds: the mean star for variables, nothing (mag inf)
-    for supernovae and asteroids; an alert measures the difference of the two fluxes.
+    for supernovae and asteroids; an alert measures the difference of the two fluxes. Transients
+    have compact support, so a night can skip objects not alive at all that night.
     """
     kind, m0, p1, p2, t0 = objs["kind"], objs["m0"], objs["p1"], objs["p2"], objs["t0"]
-    shift = np.choose(fid - 1, [_BAND_SHIFT[1], _BAND_SHIFT[2], _BAND_SHIFT[3]]) * objs["color"]
-    amp = np.choose(fid - 1, [_AMP_SCALE[1], _AMP_SCALE[2], _AMP_SCALE[3]])
-    base = m0 + shift
+    base = m0 + _BAND_SHIFT[fid] * objs["color"]
+    amp = _AMP_SCALE[fid]
     mag = base.copy()
     ref = base.copy()
-    is_k = {k: kind == int(k) for k in Kind}
-    if is_k[Kind.RRLYR].any():
-        phase = np.mod((jd - t0) / np.where(p1 > 0, p1, 1.0), 1.0)
-        saw = np.where(phase < 0.15, phase / 0.15, 1.0 - (phase - 0.15) / 0.85)
-        mag = np.where(is_k[Kind.RRLYR], base + amp * p2 * (0.5 - saw), mag)
-    if is_k[Kind.LPV].any():
-        cycle = np.sin(2.0 * np.pi * (jd - t0) / np.where(p1 > 0, p1, 1.0))
-        mag = np.where(is_k[Kind.LPV], base + 0.5 * amp * p2 * cycle, mag)
-    if is_k[Kind.AGN].any():
-        mag = np.where(is_k[Kind.AGN], base + amp * p2 * _drw(seed, objs["key"], jd, p1), mag)
-    sn = is_k[Kind.SN]
-    if sn.any():
-        age = jd - t0
-        redden = np.where(fid == 1, 0.012, np.where(fid == 3, -0.004, 0.0)) * np.maximum(age - p1, 0.0)
-        fade = np.where(fid == 1, 1.4, 1.0) * p2
-        rising = base - 5.0 * np.log10(np.clip(age, 1e-3, None) / np.where(p1 > 0, p1, 1.0))
-        curve = np.where(age < p1, rising, base + fade * (age - p1) + redden)
-        mag = np.where(sn, np.where(age <= 0, np.inf, curve), mag)
-        ref = np.where(sn, np.inf, ref)
-    if is_k[Kind.ULENS].any():
-        u = np.sqrt(p2**2 + ((jd - t0) / np.where(p1 > 0, p1, 1.0)) ** 2)
-        gain = (u**2 + 2.0) / (u * np.sqrt(u**2 + 4.0))
-        mag = np.where(is_k[Kind.ULENS], base - 2.5 * np.log10(gain), mag)
-    ast = is_k[Kind.ASTEROID]
-    if ast.any():
-        spin = 0.15 * np.sin(2.0 * np.pi * (jd / 0.3 + p2))
-        mag = np.where(ast, base + spin, mag)
-        ref = np.where(ast, np.inf, ref)
+    for k in np.unique(kind).tolist():
+        i = np.flatnonzero(kind == k)
+        dt = jd[i] - t0[i]
+        if k == Kind.RRLYR:
+            phase = np.mod(dt / p1[i], 1.0)
+            saw = np.where(phase < 0.15, phase / 0.15, 1.0 - (phase - 0.15) / 0.85)
+            mag[i] = base[i] + amp[i] * p2[i] * (0.5 - saw)
+        elif k == Kind.LPV:
+            mag[i] = base[i] + 0.5 * amp[i] * p2[i] * np.sin(2.0 * np.pi * dt / p1[i])
+        elif k == Kind.AGN:
+            mag[i] = base[i] + amp[i] * p2[i] * _drw(seed, objs["key"][i], jd[i], p1[i])
+        elif k == Kind.SN:
+            f = fid[i]
+            after = np.maximum(dt - p1[i], 0.0)
+            redden = np.where(f == 1, 0.012, np.where(f == 3, -0.004, 0.0)) * after
+            rising = base[i] - 5.0 * np.log10(np.clip(dt, 1e-3, None) / p1[i])
+            fading = base[i] + np.where(f == 1, 1.4, 1.0) * p2[i] * after + redden
+            alive = (dt > 0) & (dt < sn_end(m0[i], p1[i], p2[i]))
+            mag[i] = np.where(alive, np.where(dt < p1[i], rising, fading), np.inf)
+            ref[i] = np.inf
+        elif k == Kind.ULENS:
+            u = np.sqrt(p2[i] ** 2 + (dt / p1[i]) ** 2)
+            gain = np.where(np.abs(dt) < ULENS_SPAN * p1[i], (u**2 + 2.0) / (u * np.sqrt(u**2 + 4.0)), 1.0)
+            mag[i] = base[i] - 2.5 * np.log10(gain)
+        elif k == Kind.ASTEROID:
+            mag[i] = base[i] + 0.15 * np.sin(2.0 * np.pi * (jd[i] / 0.3 + p2[i]))
+            ref[i] = np.inf
     return mag, ref
 
 
@@ -226,7 +256,7 @@ def _drw(seed: int, keys: I64, jd: F64, tau: F64) -> F64:
     return (amp * np.cos(2.0 * np.pi * f * (jd[:, None] - ZTF_START_JD) + phase)).sum(axis=1)
 
 
-def take(table: Table, idx: npt.ArrayLike) -> Table:
+def take(table: Table, idx: Any) -> Table:
     """Rows `idx` of every column."""
     return {name: col[idx] for name, col in table.items()}
 

@@ -26,6 +26,7 @@ EXPOSURE_D = 37.0 / 86400.0  # one exposure every 37 s
 FIELD_SIZE_DEG = 7.0
 DEC_MIN = -31.0
 FIRST_FIELD = 245
+VISIT_PROBABILITY = 0.42  # an observable field is visited on ~2 nights in 5 (ZTF: every 2-3 nights)
 CCD_PIXELS = (3072, 3080)
 
 
@@ -54,8 +55,9 @@ def jd_midnight(nid: int) -> float:
 
 
 def year_of_jd(jd: F64) -> npt.NDArray[np.int64]:
-    """Calendar year of JDs (good to a day, enough for objectId prefixes)."""
-    return (2017 + np.floor((np.asarray(jd) - JD_NID_EPOCH) / 365.2425)).astype(np.int64)
+    """UTC calendar year of JDs (objectId prefixes)."""
+    days = np.floor(np.asarray(jd) - JD_NID_EPOCH).astype("timedelta64[D]")
+    return (np.datetime64("2017-01-01") + days).astype("datetime64[Y]").astype(np.int64) + 1970
 
 
 @dataclass(frozen=True)
@@ -136,21 +138,21 @@ class Visits:
 
 @lru_cache(maxsize=64)
 def night_visits(seed: int, nid: int) -> Visits:
-    """The night's exposures: observable fields visited with probability 1/2, in r/g (and rarely i)."""
+    """The night's exposures: observable fields, visited at random, in r and g (rarely i)."""
     rng = np.random.default_rng([seed, nid, 11])
     ra_c, _ = field_grid().centres()
     midnight = jd_midnight(nid)
     hour_angle = (ra_c - antisolar_ra(midnight + 0.33) + 180.0) % 360.0 - 180.0
-    visited = (np.abs(hour_angle) < 105.0) & (rng.random(len(ra_c)) < 0.5)
+    visited = (np.abs(hour_angle) < 105.0) & (rng.random(len(ra_c)) < VISIT_PROBABILITY)
     fields = np.flatnonzero(visited)
     transit_h = 7.8 + hour_angle[fields] / 15.0 + rng.normal(0.0, 0.6, len(fields))
     takes: list[tuple[I64, I64, F64]] = []
-    for fid, prob, delay_h in ((2, 0.95, 0.0), (1, 0.85, 0.8), (3, 0.07, 0.4)):
+    for band, prob, delay_h in ((2, 0.95, 0.0), (1, 0.85, 0.8), (3, 0.07, 0.4)):
         pick = rng.random(len(fields)) < prob
-        if fid == 2:
+        if band == 2:
             pick |= rng.random(len(fields)) < 0.5  # every visited field gets r or g
         delay = delay_h * rng.uniform(0.6, 1.4, len(fields))
-        takes.append((fields[pick], np.full(pick.sum(), fid), (transit_h + delay)[pick]))
+        takes.append((fields[pick], np.full(pick.sum(), band), (transit_h + delay)[pick]))
     field = np.concatenate([t[0] for t in takes])
     fid = np.concatenate([t[1] for t in takes])
     hours = np.clip(np.concatenate([t[2] for t in takes]), NIGHT_START_H, NIGHT_END_H - 0.05)
