@@ -43,33 +43,30 @@ class PublishStats:
 class TokenBucket:
     """Paces events to `rate_per_s` on the monotonic clock, allowing bursts of at most `burst`.
 
-    Sleeping a fixed 1/rate per message drifts (each sleep overshoots); a bucket refilled from the
-    clock catches up after a slow step instead, so the long-run rate stays exact.
+    Sleeping a fixed 1/rate per message drifts (each sleep overshoots); this bucket keeps an absolute
+    schedule (the "theoretical arrival time" of the next token) and catches up after a slow step
+    instead, so the long-run rate stays exact.
     """
 
     rate_per_s: float
     burst: float = 1.0
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
-    _tokens: float = field(init=False)
-    _last: float = field(init=False)
+    _next: float = field(init=False)
 
     def __post_init__(self) -> None:
         if self.rate_per_s <= 0:
             raise ValueError(f"rate_per_s must be positive, got {self.rate_per_s}")
-        self._tokens = self.burst
-        self._last = self.clock()
+        self._next = self.clock()
 
-    def acquire(self, tokens: float = 1.0) -> None:
-        """Block until `tokens` are available, then take them."""
-        while True:
-            now = self.clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate_per_s)
-            self._last = now
-            if self._tokens >= tokens:
-                self._tokens -= tokens
-                return
-            self.sleep((tokens - self._tokens) / self.rate_per_s)
+    def acquire(self) -> None:
+        """Block until the next token is due, then take it."""
+        interval = 1.0 / self.rate_per_s
+        now = self.clock()
+        due = max(self._next, now - (self.burst - 1.0) * interval)  # unused credit caps at `burst`
+        if due > now:
+            self.sleep(due - now)
+        self._next = due + interval
 
 
 def publish(

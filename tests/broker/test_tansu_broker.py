@@ -8,7 +8,6 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from siskin.broker.tansu import EmbeddedBroker, answers_metadata, free_port, is_listening
-from siskin.broker.testing import embedded_broker  # noqa: F401
 from siskin.errors import BrokerError
 
 

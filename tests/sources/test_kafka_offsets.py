@@ -101,3 +101,14 @@ def test_split_ranges_cuts_big_ranges() -> None:
         OffsetRange("a", 0, 10, 20),
         OffsetRange("a", 0, 20, 25),
     ]
+
+
+def test_settings_translate_into_valid_source_options() -> None:
+    from siskin.config import KafkaSettings
+    from siskin.sources.kafka import source_options
+
+    settings = KafkaSettings(topic_pattern="ztf-.*", client={"security.protocol": "SSL"})
+    opts = KafkaSourceOptions.parse(source_options(settings))
+    assert opts.pattern == "ztf-.*" and opts.topics == ()
+    assert opts.max_alerts_per_trigger == settings.max_alerts_per_trigger
+    assert opts.client_conf == {"group.id": "siskin", "security.protocol": "SSL"}

@@ -80,7 +80,9 @@ def test_publish_stamps_the_send_time_header(embedded_broker: EmbeddedBroker, un
     finally:
         consumer.close()
     assert msg is not None and msg.error() is None
-    sent = int(dict(msg.headers())[SENT_HEADER])
+    headers = msg.headers() or []
+    assert isinstance(headers, list)
+    sent = int(dict(headers)[SENT_HEADER] or b"")
     assert before <= sent <= time.time_ns()
 
 

@@ -1,0 +1,3 @@
+"""Broker fixtures (see `siskin.broker.testing`)."""
+
+from siskin.broker.testing import embedded_broker, unique_topic  # noqa: F401
