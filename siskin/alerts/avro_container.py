@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import cramjam
 
 from siskin.errors import DecodeError
 
+Buffer = bytes | memoryview
 MAGIC = b"Obj\x01"
 SYNC_SIZE = 16
 
@@ -27,7 +28,7 @@ class Container:
 
     schema: bytes
     codec: str
-    blocks: tuple[tuple[int, bytes], ...]
+    blocks: tuple[tuple[int, Buffer], ...]
 
     @property
     def n_records(self) -> int:
@@ -35,7 +36,7 @@ class Container:
         return sum(count for count, _ in self.blocks)
 
 
-def read_long(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
+def read_long(buf: Buffer, pos: int) -> tuple[int, int]:
     """Decode one zigzag varint at `pos`; raises IndexError past the end, ValueError if too long."""
     shift = 0
     acc = 0
@@ -102,56 +103,96 @@ def parse_header(data: bytes) -> tuple[dict[str, bytes], bytes, int]:
     return meta, sync, pos + SYNC_SIZE
 
 
-def parse_container(data: bytes) -> Container:
-    """Split a container into header fields and (count, compressed bytes) blocks, checking each sync."""
-    meta, sync, pos = parse_header(data)
-    codec = meta.get("avro.codec", b"null").decode("ascii", "replace") or "null"
-    blocks: list[tuple[int, bytes]] = []
+def _blocks(data: bytes, pos: int, sync: bytes) -> Iterator[tuple[int, int, int]]:
+    """(count, start, stop) of each block after the header, checking sizes and sync markers."""
     end = len(data)
+    index = 0
     while pos < end:
         try:
             count, pos = read_long(data, pos)
             size, pos = read_long(data, pos)
         except IndexError as exc:
-            raise DecodeError("truncated", f"container ends inside block {len(blocks)} header") from exc
+            raise DecodeError("truncated", f"container ends inside the header of block {index}") from exc
         except ValueError as exc:
-            raise DecodeError("corrupt_avro", f"block {len(blocks)} header is not a varint") from exc
+            raise DecodeError("corrupt_avro", f"block {index} header is not a varint") from exc
         if count < 0 or size < 0:
-            raise DecodeError("corrupt_avro", f"block {len(blocks)} has a negative count or size")
+            raise DecodeError("corrupt_avro", f"block {index} has a negative count or size")
         stop = pos + size
         if stop + SYNC_SIZE > end:
             raise DecodeError(
-                "truncated", f"block {len(blocks)} needs {size} bytes + sync but the payload ends at {end}"
+                "truncated", f"block {index} needs {size} bytes + sync but the payload ends at byte {end}"
             )
         if data[stop : stop + SYNC_SIZE] != sync:
-            raise DecodeError("corrupt_avro", f"block {len(blocks)} is not followed by the sync marker")
-        blocks.append((count, data[pos:stop]))
+            raise DecodeError("corrupt_avro", f"block {index} is not followed by the sync marker")
+        yield count, pos, stop
         pos = stop + SYNC_SIZE
-    return Container(meta["avro.schema"], codec, tuple(blocks))
+        index += 1
 
 
-def decompress(codec: str, block: bytes) -> bytes:
-    """Raw record bytes of one block for the container codecs ZTF and Spark use."""
+def parse_container(data: bytes) -> Container:
+    """Split a container into header fields and (count, compressed bytes) blocks, checking each sync."""
+    meta, sync, pos = parse_header(data)
+    codec = meta.get("avro.codec", b"null").decode("ascii", "replace") or "null"
+    view = memoryview(data)  # blocks are zero-copy views of the payload
+    blocks = tuple((count, view[start:stop]) for count, start, stop in _blocks(data, pos, sync))
+    return Container(meta["avro.schema"], codec, blocks)
+
+
+def count_records(data: bytes) -> int:
+    """Records declared by the readable blocks of a container, 0 if even its header is unreadable."""
+    total = 0
+    try:
+        _, sync, pos = parse_header(data)
+        for count, _, _ in _blocks(data, pos, sync):
+            total += count
+    except DecodeError:
+        pass
+    return total
+
+
+def decompress(codec: str, block: Buffer, limit: int) -> Buffer:
+    """Raw record bytes of one block, refusing to inflate beyond `limit` bytes (zip bombs)."""
     try:
         if codec == "null":
-            return block
-        if codec == "deflate":
-            return zlib.decompress(block, -15)
-        if codec == "snappy":
+            raw: Buffer = block
+        elif codec == "deflate":
+            inflater = zlib.decompressobj(-15)
+            raw = inflater.decompress(block, limit + 1)
+            if not inflater.eof and len(raw) <= limit:
+                raise DecodeError("corrupt_avro", "deflate block ends before its end-of-stream marker")
+        elif codec == "snappy":
+            size, _ = _read_uvarint(block)
+            if size > limit:
+                raise DecodeError("oversized", f"snappy block inflates to {size} bytes, over {limit}")
             raw = bytes(cramjam.snappy.decompress_raw(block[:-4]))
             if zlib.crc32(raw) != struct.unpack(">I", block[-4:])[0]:
                 raise DecodeError("corrupt_avro", "snappy block fails its CRC32 check")
-            return raw
-        if codec == "zstandard":
-            return bytes(cramjam.zstd.decompress(block))
+        elif codec == "zstandard":
+            raw = bytes(cramjam.zstd.decompress(block))
+        else:
+            raise DecodeError("corrupt_avro", f"unsupported container codec {codec!r}")
     except DecodeError:
         raise
     except Exception as exc:  # codec libraries raise their own error types
         raise DecodeError("corrupt_avro", f"{codec} block does not decompress: {exc}") from exc
-    raise DecodeError("corrupt_avro", f"unsupported container codec {codec!r}")
+    if len(raw) > limit:
+        raise DecodeError("oversized", f"{codec} block inflates to more than {limit} bytes")
+    return raw
 
 
-def container_bytes(schema_json: bytes, blocks: Iterable[tuple[int, bytes]]) -> list[bytes]:
+def _read_uvarint(buf: Buffer) -> tuple[int, int]:
+    acc = shift = pos = 0
+    while pos < len(buf) and shift < 64:
+        b = buf[pos]
+        pos += 1
+        acc |= (b & 0x7F) << shift
+        if b < 0x80:
+            return acc, pos
+        shift += 7
+    raise ValueError("snappy block has no length header")
+
+
+def container_bytes(schema_json: bytes, blocks: Iterable[tuple[int, Buffer]]) -> list[Buffer]:
     """A null-codec container as a list of byte chunks (header, then count/size/data/sync per block)."""
     sync = os.urandom(SYNC_SIZE)
     header = [
@@ -164,7 +205,7 @@ def container_bytes(schema_json: bytes, blocks: Iterable[tuple[int, bytes]]) -> 
         encode_long(0),
         sync,
     ]
-    parts = [b"".join(header)]
+    parts: list[Buffer] = [b"".join(header)]
     for count, data in blocks:
         parts.append(encode_long(count) + encode_long(len(data)))
         parts.append(data)

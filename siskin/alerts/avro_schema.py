@@ -10,6 +10,7 @@ import pyarrow as pa
 
 PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 _NAMED = {"record", "enum", "fixed", "error"}
+_CONTAINERS = _NAMED | {"array", "map"}
 
 _ARROW_PRIMITIVES: dict[str, pa.DataType] = {
     "boolean": pa.bool_(),
@@ -61,7 +62,7 @@ def inline_named_types(schema: Any) -> Any:
         if not isinstance(node, dict):
             raise TypeError(f"not an Avro schema node: {node!r}")
         kind = node.get("type")
-        if isinstance(kind, (dict, list)) or (isinstance(kind, str) and kind not in _NAMED | {"array", "map"}):
+        if isinstance(kind, (dict, list)) or (isinstance(kind, str) and kind not in _CONTAINERS):
             out = dict(node)
             out["type"] = walk(kind, namespace)
             return out

@@ -1,0 +1,169 @@
+"""Payload envelopes (Avro container, Confluent frame, schemaless datum) and the writer-schema cache.
+
+Every payload is turned into its writer schema plus raw (decompressed) record blocks, or a
+`DecodeError` whose code becomes the reject reason. Nothing here decodes record values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from siskin.alerts.avro_container import MAGIC, Buffer, count_records, decompress, parse_container
+from siskin.alerts.avro_fields import LeadingFields
+from siskin.alerts.avro_framer import RecordFramer
+from siskin.alerts.avro_schema import full_name, inline_named_types
+from siskin.alerts.registry import SurveyCodec, codec_for
+from siskin.config import DecodeSettings
+from siskin.errors import DecodeError
+
+Envelope = Literal["container", "confluent", "schemaless"]
+_CACHE_MAX = 256
+
+
+@dataclass
+class WriterSchema:
+    """One parsed writer schema: its name and version, inlined JSON for DataFusion, its survey codec."""
+
+    name: str
+    version: str | None
+    parsed: dict[str, Any]
+    inlined_json: bytes
+    key: str
+    codec: SurveyCodec | None
+    _framer: RecordFramer | None = field(default=None, repr=False)
+    _fields: LeadingFields | None = field(default=None, repr=False)
+
+    @property
+    def framer(self) -> RecordFramer:
+        """Record-boundary finder, compiled on first use (tens of milliseconds, then cached)."""
+        if self._framer is None:
+            self._framer = RecordFramer(self.parsed)
+        return self._framer
+
+    @property
+    def leading_fields(self) -> LeadingFields:
+        """Reader of the codec's peek fields (ids, version, time) from a record's first bytes."""
+        if self._fields is None:
+            assert self.codec is not None, "only alert schemas have peek fields"
+            self._fields = LeadingFields(self.parsed, self.codec.peek_paths)
+        return self._fields
+
+
+_SCHEMAS: dict[bytes, WriterSchema] = {}
+
+
+def writer_schema(raw: bytes) -> WriterSchema:
+    """Parse, inline and classify a writer schema; cached by its exact bytes."""
+    cached = _SCHEMAS.get(raw)
+    if cached is not None:
+        return cached
+    try:
+        parsed = inline_named_types(json.loads(raw))
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise DecodeError("corrupt_avro", f"writer schema is not a valid Avro schema: {exc}") from exc
+    if not isinstance(parsed, dict) or parsed.get("type") != "record":
+        kind = parsed.get("type") if isinstance(parsed, dict) else parsed
+        codec = None
+        name = str(kind)
+    else:
+        codec = codec_for(parsed)
+        name = full_name(parsed)
+    inlined = json.dumps(parsed, separators=(",", ":")).encode()
+    version = parsed.get("version") if isinstance(parsed, dict) else None
+    schema = WriterSchema(
+        name=name,
+        version=str(version) if version is not None else None,
+        parsed=parsed,
+        inlined_json=inlined,
+        key=hashlib.sha1(inlined).hexdigest()[:16],
+        codec=codec,
+    )
+    if len(_SCHEMAS) >= _CACHE_MAX:
+        _SCHEMAS.clear()
+    _SCHEMAS[raw] = schema
+    return schema
+
+
+@dataclass
+class Unpacked:
+    """A payload's writer schema and its record blocks as (count, raw bytes)."""
+
+    envelope: Envelope
+    schema: WriterSchema
+    blocks: list[tuple[int, Buffer]]
+
+    @property
+    def n_records(self) -> int:
+        """Records the payload declares."""
+        return sum(count for count, _ in self.blocks)
+
+
+def unpack(
+    data: bytes | None, settings: DecodeSettings, codec: SurveyCodec, *, peek: bool = False
+) -> Unpacked:
+    """Recognise the envelope, check sizes and the writer schema, and decompress the blocks.
+
+    `codec` is the survey being decoded (and the one assumed for schemaless payloads); with `peek`,
+    a container of any registered survey is accepted and only its first non-empty block inflated.
+    """
+    if not data:
+        raise DecodeError("not_avro", "payload is empty or null")
+    limit = settings.max_alert_bytes
+    if data[:4] == MAGIC:
+        return _unpack_container(data, limit, codec, peek)
+    if len(data) > limit:
+        raise DecodeError("oversized", f"payload of {len(data)} bytes exceeds max_alert_bytes={limit}")
+    if data[0] == 0 and len(data) >= 5:
+        schema_id = int.from_bytes(data[1:5], "big")
+        version = settings.confluent_schema_ids.get(str(schema_id))
+        if version is None:
+            known = ", ".join(sorted(settings.confluent_schema_ids)) or "none configured"
+            raise DecodeError(
+                "unknown_confluent_schema_id",
+                f"Confluent schema id {schema_id} is not in decode.confluent_schema_ids (known: {known})",
+            )
+        return Unpacked("confluent", _bundled(codec, version, "Confluent schema id"), [(1, data[5:])])
+    version = codec.default_version(settings)
+    return Unpacked("schemaless", _bundled(codec, version, "default schema version"), [(1, data)])
+
+
+def _bundled(codec: SurveyCodec, version: str, origin: str) -> WriterSchema:
+    raw = codec.bundled_schema(version)
+    if raw is None:
+        raise DecodeError(
+            "unknown_schema_version", f"{origin} maps to {codec.name} schema {version}, which is not bundled"
+        )
+    return writer_schema(raw)
+
+
+def _unpack_container(data: bytes, limit: int, codec: SurveyCodec, peek: bool) -> Unpacked:
+    if len(data) > limit:
+        declared = max(1, count_records(data))
+        if len(data) > limit * declared:
+            message = f"payload of {len(data)} bytes exceeds max_alert_bytes={limit} x {declared} record(s)"
+            raise DecodeError("oversized", message)
+    container = parse_container(data)
+    schema = writer_schema(container.schema)
+    if schema.codec is None:
+        raise DecodeError("unknown_schema", f"writer schema {schema.name!r} is not a known alert schema")
+    if schema.codec is not codec and not peek:
+        raise DecodeError(
+            "unknown_schema",
+            f"writer schema {schema.name!r} is a {schema.codec.name} alert, not {codec.name}",
+        )
+    if container.n_records == 0:
+        raise DecodeError("truncated", "container holds no records (header only)")
+    blocks = container.blocks
+    if peek:  # only the first non-empty block is inflated; the counts of the others give n_alerts
+        first = next(i for i, (count, _) in enumerate(blocks) if count)
+        raw: list[tuple[int, Buffer]] = [(count, b"") for count, _ in blocks]
+        raw[first] = (
+            blocks[first][0],
+            decompress(container.codec, blocks[first][1], limit * blocks[first][0]),
+        )
+    else:
+        raw = [(count, decompress(container.codec, block, limit * max(1, count))) for count, block in blocks]
+    return Unpacked("container", schema, raw)

@@ -1,0 +1,112 @@
+"""Survey codecs: one small class per survey (ZTF, later Rubin) behind one abstract base.
+
+The decoder is survey-independent: it frames payloads, groups records by writer schema and asks
+DataFusion for Arrow. A codec says which writer schemas are its alerts, which schema to assume for
+schemaless payloads, and how its decoded records map onto the silver tables. Adding a survey means
+adding one module that defines a `SurveyCodec` subclass decorated with `@register`, and naming that
+module in `BUILTIN_MODULES`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+import pyarrow as pa
+
+from siskin.config import DecodeSettings
+from siskin.errors import ConfigurationError
+
+BUILTIN_MODULES = ("siskin.alerts.ztf",)
+
+
+class PeekPaths(NamedTuple):
+    """Where the bronze peek finds an alert's ids, version and observation time (field paths)."""
+
+    object_id: tuple[str, ...]
+    candid: tuple[str, ...]
+    schema_version: tuple[str, ...]
+    time: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SilverParts:
+    """What a codec makes of one decoded record batch: alerts, cutouts and per-record rejects."""
+
+    alerts: pa.Table
+    cutouts: pa.Table
+    rejects: pa.Table
+
+
+class SurveyCodec(ABC):
+    """The survey-specific part of decoding: recognise, default, and map records to silver."""
+
+    name: ClassVar[str]
+    supported_versions: ClassVar[tuple[str, ...]]
+    peek_paths: ClassVar[PeekPaths]
+
+    @abstractmethod
+    def recognises(self, schema: Mapping[str, Any]) -> bool:
+        """Whether a (parsed, inlined) writer schema is an alert of this survey."""
+
+    @abstractmethod
+    def bundled_schema(self, version: str) -> bytes | None:
+        """The JSON writer schema shipped for `version` (for schemaless payloads), None if not shipped."""
+
+    @abstractmethod
+    def default_version(self, settings: DecodeSettings) -> str:
+        """The schema version assumed for payloads that carry no schema of their own."""
+
+    @abstractmethod
+    def nights(self, times: pa.Array) -> pa.Array:
+        """Observing night (int32 YYYYMMDD) of each observation time read at `peek_paths.time`."""
+
+    @abstractmethod
+    def alert_schema(self) -> pa.Schema:
+        """Arrow schema of the decoded alerts table (starts with `_row`)."""
+
+    @abstractmethod
+    def cutout_schema(self) -> pa.Schema:
+        """Arrow schema of the cutouts table (starts with `_row`)."""
+
+    @abstractmethod
+    def to_silver(
+        self, records: pa.RecordBatch, rows: np.ndarray, alert_index: np.ndarray, schema_version: str | None
+    ) -> SilverParts:
+        """Validate and flatten records decoded with one writer schema (`rows`: source payload index)."""
+
+
+_CODECS: dict[str, SurveyCodec] = {}
+
+
+def register(cls: type[SurveyCodec]) -> type[SurveyCodec]:
+    """Class decorator adding a codec to the registry under its `name`."""
+    _CODECS[cls.name] = cls()
+    return cls
+
+
+def codecs() -> list[SurveyCodec]:
+    """Every registered codec, importing the built-in survey modules on first use."""
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
+    return list(_CODECS.values())
+
+
+def get_codec(name: str) -> SurveyCodec:
+    """The codec of survey `name`; ConfigurationError naming the known surveys otherwise."""
+    known = {codec.name: codec for codec in codecs()}
+    if name not in known:
+        raise ConfigurationError(f"unknown survey {name!r}; known surveys: {', '.join(sorted(known))}")
+    return known[name]
+
+
+def codec_for(schema: Mapping[str, Any]) -> SurveyCodec | None:
+    """The codec recognising a writer schema, None for a schema no survey claims."""
+    for codec in codecs():
+        if codec.recognises(schema):
+            return codec
+    return None

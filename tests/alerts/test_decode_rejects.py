@@ -1,0 +1,207 @@
+"""Bad payloads become rejects with distinct, stable reason codes; good payloads beside them decode."""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from ztf_payloads import datum, encode
+
+from siskin.alerts.avro_container import encode_long, parse_header
+from siskin.alerts.decoder import decode_payloads
+from siskin.config import DecodeSettings
+
+SETTINGS = DecodeSettings(max_alert_bytes=200_000, confluent_schema_ids={"7": "4.02"})
+
+
+def _variant(record: dict[str, Any], candid_offset: int, **candidate: Any) -> dict[str, Any]:
+    out = copy.deepcopy(record)
+    out["candid"] += candid_offset
+    out["candidate"].update(candidate)
+    return out
+
+
+def _with_block(container: bytes, count: int, data: bytes) -> bytes:
+    """The container's header (codec kept) followed by one hand-made block."""
+    _, sync, pos = parse_header(container)
+    return container[:pos] + encode_long(count) + encode_long(len(data)) + data + sync
+
+
+def _first_block(container: bytes) -> bytes:
+    _, sync, pos = parse_header(container)
+    from siskin.alerts.avro_container import read_long
+
+    _, pos = read_long(container, pos)
+    size, pos = read_long(container, pos)
+    return container[pos : pos + size]
+
+
+def _bad_union_index(record: dict[str, Any], schema: dict[str, Any]) -> bytes:
+    """The record's bytes with the union index of candidate.diffmaglim set to a branch that does not exist."""
+    head = {"type": "record", "name": "head", "fields": schema["fields"][:4]}
+    cand = record["candidate"]
+    offset = len(datum(record, head)) + 8 + len(encode_long(cand["fid"])) + len(encode_long(cand["pid"]))
+    raw = bytearray(datum(record, schema))
+    assert raw[offset] in (0, 2)
+    raw[offset] = 0x7E
+    return bytes(raw)
+
+
+@pytest.fixture(scope="module")
+def corpus(real_402_record: dict[str, Any], schema_402: dict[str, Any], good_402: bytes) -> dict[str, bytes]:
+    """One payload per kind of bad input, derived from a real 4.02 alert."""
+    rec = real_402_record
+    nullable = copy.deepcopy(schema_402)
+    next(f for f in nullable["fields"] if f["name"] == "candid")["type"] = ["null", "long"]
+    no_candid = copy.deepcopy(rec)
+    no_candid["candid"] = None
+    unknown = copy.deepcopy(rec)
+    unknown["schemavsn"] = "9.99"
+    other = {
+        "type": "record",
+        "name": "weather",
+        "namespace": "obs",
+        "fields": [{"name": "station", "type": "string"}, {"name": "temp", "type": "double"}],
+    }
+    deflated = encode([_variant(rec, 20)], schema_402, codec="deflate")
+    block = _first_block(deflated)
+    rng = random.Random(7)
+    noise = bytes([0x41]) + rng.randbytes(3000)  # neither container magic nor a Confluent 0x00
+    return {
+        "truncated": good_402[: len(good_402) // 2],
+        "not_avro": noise,
+        "unknown_schema": encode([{"station": "palomar", "temp": 12.5}], other),
+        "unknown_schema_version": encode([unknown], schema_402),
+        "missing_field": encode([no_candid], nullable),
+        "non_finite": encode([_variant(rec, 1, magpsf=math.nan)], schema_402),
+        "non_finite_ra": encode([_variant(rec, 2, ra=math.inf)], schema_402),
+        "oversized": good_402 + b"\0" * 300_000,
+        "unknown_confluent_schema_id": b"\x00"
+        + (999).to_bytes(4, "big")
+        + datum(_variant(rec, 3), schema_402),
+        "corrupt_avro": _with_block(deflated, 1, block[: len(block) // 2]),
+        "corrupt_record": _with_block(good_402, 1, _bad_union_index(_variant(rec, 4), schema_402)),
+        "trailing_bytes": _with_block(good_402, 1, datum(_variant(rec, 5), schema_402) + b"\x00\x01\x02"),
+    }
+
+
+EXPECTED = {"non_finite_ra": "non_finite", "corrupt_record": "corrupt_avro", "trailing_bytes": "corrupt_avro"}
+
+
+@pytest.mark.timeout(120)
+def test_each_bad_payload_yields_one_reject_with_its_code(corpus: dict[str, bytes], good_402: bytes) -> None:
+    payloads = [good_402, *corpus.values(), good_402]
+    result = decode_payloads(pa.array(payloads, pa.binary()), SETTINGS)
+    rejects = result.rejects.to_pylist()
+    by_row: dict[int, list[dict[str, Any]]] = {}
+    for rej in rejects:
+        by_row.setdefault(rej["_row"], []).append(rej)
+    for row, kind in enumerate(corpus, start=1):
+        assert len(by_row.get(row, [])) == 1, (kind, by_row.get(row))
+        reject = by_row[row][0]
+        assert reject["reason_code"] == EXPECTED.get(kind, kind), (kind, reject)
+        assert len(reject["reason"]) > 10
+    assert result.alerts.column("_row").to_pylist() == [0, len(payloads) - 1]
+    assert set(result.rejects.column("reason_code").to_pylist()) == {
+        "truncated",
+        "not_avro",
+        "unknown_schema",
+        "unknown_schema_version",
+        "missing_field",
+        "non_finite",
+        "oversized",
+        "unknown_confluent_schema_id",
+        "corrupt_avro",
+    }
+
+
+def test_record_rejects_carry_the_ids_they_could_read(corpus: dict[str, bytes]) -> None:
+    result = decode_payloads(pa.array([corpus["non_finite"], corpus["unknown_schema_version"]]), SETTINGS)
+    rejects = result.rejects.to_pylist()
+    assert [r["alert_index"] for r in rejects] == [0, 0]
+    assert all(r["candid"] and r["objectId"].startswith("ZTF") for r in rejects)
+    assert "magpsf" in rejects[0]["reason"] and "9.99" in rejects[1]["reason"]
+
+
+def test_payload_rejects_have_no_alert_index(corpus: dict[str, bytes]) -> None:
+    result = decode_payloads(pa.array([corpus["truncated"], corpus["not_avro"]]), SETTINGS)
+    assert result.rejects.column("alert_index").null_count == 2
+
+
+def test_a_corrupt_record_inside_a_multi_alert_container_spares_the_records_before_it(
+    real_402_record: dict[str, Any], schema_402: dict[str, Any], good_402: bytes
+) -> None:
+    records = [_variant(real_402_record, k) for k in range(3)]
+    block = (
+        datum(records[0], schema_402)
+        + _bad_union_index(records[1], schema_402)
+        + datum(records[2], schema_402)
+    )
+    result = decode_payloads(pa.array([_with_block(good_402, 3, block)]), SETTINGS)
+    assert result.alerts.column("candid").to_pylist() == [records[0]["candid"]]
+    assert [(r["reason_code"], r["alert_index"]) for r in result.rejects.to_pylist()] == [
+        ("corrupt_avro", 1),
+        ("corrupt_avro", 2),
+    ]
+
+
+def test_a_payload_datafusion_refuses_is_isolated_from_its_batch(
+    real_402_record: dict[str, Any], schema_402: dict[str, Any], good_402: bytes
+) -> None:
+    marked = copy.deepcopy(real_402_record)
+    marked["objectId"] = "ZTF23zzzzzzz"
+    raw = encode([marked], schema_402)
+    at = raw.index(b"ZTF23zzzzzzz")
+    invalid_utf8 = raw[:at] + b"\xff\xfe" + raw[at + 2 :]  # frames fine, fails DataFusion's UTF-8 check
+    payloads = [good_402] * 40
+    payloads[7] = payloads[31] = invalid_utf8
+    result = decode_payloads(pa.array(payloads), SETTINGS)
+    assert result.alerts.column("_row").to_pylist() == [i for i in range(40) if i not in (7, 31)]
+    assert [(r["_row"], r["reason_code"]) for r in result.rejects.to_pylist()] == [
+        (7, "corrupt_avro"),
+        (31, "corrupt_avro"),
+    ]
+
+
+def test_null_and_empty_payloads_are_rejected_not_raised() -> None:
+    result = decode_payloads(pa.array([None, b""], pa.binary()), SETTINGS)
+    assert result.rejects.column("reason_code").to_pylist() == ["not_avro", "not_avro"]
+    assert result.alerts.num_rows == 0 and result.cutouts.num_rows == 0
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("codec", ["null", "deflate"])
+def test_mutated_alerts_never_raise_or_hang_and_are_all_accounted_for(
+    real_402_record: dict[str, Any], schema_402: dict[str, Any], codec: str
+) -> None:
+    base = encode([real_402_record, real_402_record], schema_402, codec=codec)
+    rng = random.Random(11)
+    payloads = []
+    for _ in range(120):
+        data = bytearray(base)
+        pos = rng.randrange(len(data) // 3, len(data))
+        kind = rng.choice(["flip", "truncate", "insert", "delete"])
+        if kind == "flip":
+            for _ in range(rng.randint(1, 4)):
+                data[rng.randrange(pos, len(data))] = rng.randrange(256)
+        elif kind == "truncate":
+            del data[pos:]
+        elif kind == "insert":
+            data[pos:pos] = rng.randbytes(rng.randint(1, 20))
+        else:
+            del data[pos : pos + rng.randint(1, 20)]
+        payloads.append(bytes(data))
+    result = decode_payloads(pa.array(payloads, pa.binary()), DecodeSettings())
+    seen = set(result.alerts.column("_row").to_pylist()) | set(result.rejects.column("_row").to_pylist())
+    assert seen == set(range(len(payloads)))
+    assert result.rejects.num_rows > 0
+
+
+def test_a_rubin_alert_is_an_unknown_schema_for_the_ztf_decoder(shared_data) -> None:
+    path = sorted((shared_data / "lsst" / "fink-broker" / "rubin_test_data_9_0_avro").glob("*.avro"))[0]
+    result = decode_payloads(pa.array([path.read_bytes()]), DecodeSettings())
+    assert result.rejects.column("reason_code").to_pylist() == ["unknown_schema"]
