@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from siskin.broker.tansu import EmbeddedBroker, tansu_binary
+from siskin.errors import BrokerError
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SISKIN_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -47,3 +51,26 @@ def lake_settings(tmp_path: Path) -> object:
     from siskin.config import Settings
 
     return Settings(lake=tmp_path / "lake", spark={"shuffle_partitions": 2, "driver_memory": "3g"})
+
+
+# --- Kafka: one embedded tansu broker per test module -------------------------------------------
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def embedded_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """A fresh in-memory tansu broker per test module; skips if the binary is not installed."""
+    try:
+        tansu_binary()
+    except BrokerError as exc:
+        pytest.skip(str(exc))
+    broker = EmbeddedBroker(tmp_path_factory.mktemp("tansu"))
+    with broker:
+        yield broker
+
+
+@pytest.fixture
+def unique_topic(request: pytest.FixtureRequest) -> str:
+    """A topic name no other test in this broker's life uses (tansu keeps topics until it stops)."""
+    base = "".join(c if c.isalnum() else "-" for c in request.node.name)[:60]
+    return f"{base}-{os.getpid()}-{next(_counter)}"

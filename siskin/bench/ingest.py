@@ -36,20 +36,36 @@ def silver_visibility_latencies(silver_uri: str) -> np.ndarray:
         committed_ns = int(info.get("timestamp", 0)) * 1_000_000
         for act in actions:
             if "add" in act:
-                sent = pq.read_table(f"{silver_uri}/{act['add']['path']}", columns=["sent_ns"]).column("sent_ns")
+                sent = pq.read_table(f"{silver_uri}/{act['add']['path']}", columns=["sent_ns"]).column(
+                    "sent_ns"
+                )
                 values = sent.to_numpy(zero_copy_only=False)
                 values = values[~np.isnan(values.astype(float))] if values.dtype == object else values
                 out.append((committed_ns - values.astype(np.int64)) / 1e9)
     return np.concatenate(out) if out else np.empty(0)
 
 
-def run_ingest_benchmark(settings: Settings, *, alerts: int = 20000, rate: float = 0.0, duration_s: float = 0.0,
-                         partitions: int = 4, night: int = 20261121, timeout_s: float = 1800.0) -> dict[str, Any]:
+def run_ingest_benchmark(
+    settings: Settings,
+    *,
+    alerts: int = 20000,
+    rate: float = 0.0,
+    duration_s: float = 0.0,
+    partitions: int = 4,
+    night: int = 20261121,
+    timeout_s: float = 1800.0,
+) -> dict[str, Any]:
     """Run the benchmark on a scratch lake; returns the figures."""
     from siskin.broker.tansu import EmbeddedBroker
     from siskin.lake.tables import BRONZE_ALERTS, SILVER_ALERTS, table_path
     from siskin.pipeline.lakehouse import Lakehouse
-    from siskin.pipeline.progress import committed_kafka_messages, committed_version, stop_all, table_version, wait_until
+    from siskin.pipeline.progress import (
+        committed_kafka_messages,
+        committed_version,
+        stop_all,
+        table_version,
+        wait_until,
+    )
     from siskin.simulate.ztf import simulate_night
     from siskin.sources.kafka_publish import publish
 
@@ -67,8 +83,10 @@ def run_ingest_benchmark(settings: Settings, *, alerts: int = 20000, rate: float
         house = Lakehouse(settings)
         house.ensure_tables()
         name = house.kafka_query_name(broker.bootstrap, [topic], None)
-        queries = [house.start_bronze_kafka(bootstrap=broker.bootstrap, topics=[topic], starting_offsets="earliest"),
-                   house.start_silver()]
+        queries = [
+            house.start_bronze_kafka(bootstrap=broker.bootstrap, topics=[topic], starting_offsets="earliest"),
+            house.start_silver(),
+        ]
         time.sleep(3.0)  # let the queries' first (empty) triggers pass
         sent: dict[str, Any] = {}
 
@@ -80,6 +98,7 @@ def run_ingest_benchmark(settings: Settings, *, alerts: int = 20000, rate: float
         producer = threading.Thread(target=produce, daemon=True)
         producer.start()
         try:
+
             def done() -> bool:
                 if "n" not in sent or committed_kafka_messages(settings, name) < sent["n"]:
                     return False

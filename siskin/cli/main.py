@@ -58,8 +58,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     result = run_demo(settings, alerts=args.alerts, rate=args.rate, night=args.night)
-    print(f"\nnight {result.night}: published {result.published} alerts, all layers up to date "
-          f"after {result.seconds:.1f} s\n")
+    print(
+        f"\nnight {result.night}: published {result.published} alerts, all layers up to date "
+        f"after {result.seconds:.1f} s\n"
+    )
     print(format_summary(result.summary, settings.lake_uri))
     return 0
 
@@ -71,16 +73,22 @@ def cmd_ingest_kafka(args: argparse.Namespace) -> int:
     settings = _settings(args)
     house = Lakehouse(settings)
     house.ensure_tables()
-    bronze = house.start_bronze_kafka(available_now=args.available_now, bootstrap=args.bootstrap,
-                                      topics=args.topic or None, pattern=args.pattern,
-                                      starting_offsets=args.starting_offsets)
+    bronze = house.start_bronze_kafka(
+        available_now=args.available_now,
+        bootstrap=args.bootstrap,
+        topics=args.topic or None,
+        pattern=args.pattern,
+        starting_offsets=args.starting_offsets,
+    )
     if args.available_now:
         bronze.awaitTermination()
         house.run_downstream_available_now()
         print(format_summary(summarize(settings), settings.lake_uri))
         return 0
     queries = [bronze, house.start_silver(), house.start_gold()]
-    print(f"ingesting from {args.bootstrap or settings.kafka.bootstrap} into {settings.lake_uri}; Ctrl-C stops")
+    print(
+        f"ingesting from {args.bootstrap or settings.kafka.bootstrap} into {settings.lake_uri}; Ctrl-C stops"
+    )
     _run_until_interrupted(queries)
     return 0
 
@@ -129,9 +137,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     house = Lakehouse(_settings(args))
     report = replay_night(house, args.night)
-    print(f"night {report.night}: {report.bronze_rows} bronze payloads re-decoded; silver {report.silver_before}"
-          f" -> {report.silver_after} alerts, {report.rejects_after} rejects; "
-          f"{report.objects_rebuilt} gold objects rebuilt")
+    print(
+        f"night {report.night}: {report.bronze_rows} bronze payloads re-decoded; "
+        f"silver {report.silver_before} -> {report.silver_after} alerts, {report.rejects_after} rejects; "
+        f"{report.objects_rebuilt} gold objects rebuilt"
+    )
     return 0
 
 
@@ -169,15 +179,29 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.to == "kafka":
         from siskin.sources.kafka_publish import publish
 
-        stats = publish(payloads, args.topic, args.bootstrap or settings.kafka.bootstrap,
-                        rate_per_s=parse_rate(args.rate) if args.rate else None)
-        print(json.dumps({"published": stats.messages, "bytes": stats.bytes, "seconds": round(stats.seconds, 2),
-                          "alerts_per_s": round(stats.rate_per_s, 1)}))
+        stats = publish(
+            payloads,
+            args.topic,
+            args.bootstrap or settings.kafka.bootstrap,
+            rate_per_s=parse_rate(args.rate) if args.rate else None,
+        )
+        print(
+            json.dumps(
+                {
+                    "published": stats.messages,
+                    "bytes": stats.bytes,
+                    "seconds": round(stats.seconds, 2),
+                    "alerts_per_s": round(stats.rate_per_s, 1),
+                }
+            )
+        )
     elif args.tarball:
         path = Path(args.out) / f"ztf_public_{args.night}.tar.gz"
         print(json.dumps({"written": write_tarball(payloads, path, night=args.night), "path": str(path)}))
     else:
-        print(json.dumps({"written": write_to_dir(payloads, Path(args.out), night=args.night), "dir": args.out}))
+        print(
+            json.dumps({"written": write_to_dir(payloads, Path(args.out), night=args.night), "dir": args.out})
+        )
     return 0
 
 
@@ -188,7 +212,9 @@ def cmd_broker(args: argparse.Namespace) -> int:
     with EmbeddedBroker(work, port=args.port) as broker:
         for topic in args.topic:
             broker.create_topic(topic, args.partitions)
-        print(f"embedded broker on {broker.bootstrap} (topics: {', '.join(args.topic) or 'none'}); Ctrl-C stops")
+        print(
+            f"embedded broker on {broker.bootstrap} (topics: {', '.join(args.topic) or 'none'}); Ctrl-C stops"
+        )
         try:
             signal.pause()
         except KeyboardInterrupt:
@@ -199,16 +225,25 @@ def cmd_broker(args: argparse.Namespace) -> int:
 def cmd_bench_ingest(args: argparse.Namespace) -> int:
     from siskin.bench.ingest import run_ingest_benchmark
 
-    result = run_ingest_benchmark(_settings(args), alerts=args.alerts, rate=args.rate, duration_s=args.duration,
-                                  partitions=args.partitions)
+    result = run_ingest_benchmark(
+        _settings(args),
+        alerts=args.alerts,
+        rate=args.rate,
+        duration_s=args.duration,
+        partitions=args.partitions,
+    )
     print(json.dumps(result))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="siskin", description="Siskin alert broker: a streaming Delta lakehouse")
+    parser = argparse.ArgumentParser(
+        prog="siskin", description="Siskin alert broker: a streaming Delta lakehouse"
+    )
     parser.add_argument("--lake", help="lake root (default: SISKIN_LAKE or lake/)")
-    parser.add_argument("--config", type=Path, help="TOML settings file (default: SISKIN_CONFIG or siskin.toml)")
+    parser.add_argument(
+        "--config", type=Path, help="TOML settings file (default: SISKIN_CONFIG or siskin.toml)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -218,8 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--night", type=int, help="YYYYMMDD (default: the night after the lake's last)")
     p.set_defaults(func=cmd_demo)
 
-    ingest = sub.add_parser("ingest", help="ingest alerts into the lake").add_subparsers(dest="source", required=True)
-    p = ingest.add_parser("kafka", help="long-running streaming ingest from Kafka (Ctrl-C stops, restart resumes)")
+    ingest = sub.add_parser("ingest", help="ingest alerts into the lake").add_subparsers(
+        dest="source", required=True
+    )
+    p = ingest.add_parser(
+        "kafka", help="long-running streaming ingest from Kafka (Ctrl-C stops, restart resumes)"
+    )
     p.add_argument("--topic", action="append", help="topic (repeatable; default from settings)")
     p.add_argument("--pattern", help="topic regex instead of --topic")
     p.add_argument("--bootstrap", help="bootstrap servers (default from settings)")
@@ -231,7 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--watch", action="store_true", help="keep watching the paths as a landing directory")
     p.set_defaults(func=cmd_ingest_files)
 
-    p = sub.add_parser("run", help="run one streaming stage in the foreground (one per container on a cluster)")
+    p = sub.add_parser(
+        "run", help="run one streaming stage in the foreground (one per container on a cluster)"
+    )
     p.add_argument("stage", choices=["bronze-kafka", "bronze-files", "silver", "gold"])
     p.add_argument("paths", nargs="*", type=Path, help="landing paths for bronze-files")
     p.set_defaults(func=cmd_run)
@@ -240,7 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--night", type=int, required=True)
     p.set_defaults(func=cmd_replay)
 
-    p = sub.add_parser("sql", help="SQL over the lake tables (bronze.alerts, silver.alerts, gold.objects, ...)")
+    p = sub.add_parser(
+        "sql", help="SQL over the lake tables (bronze.alerts, silver.alerts, gold.objects, ...)"
+    )
     p.add_argument("query")
     p.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
     p.add_argument("--out", type=Path)
@@ -283,8 +326,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `siskin` command."""
     args = build_parser().parse_args(argv)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     _quiet_spark_shutdown_noise()
     try:
         return int(args.func(args) or 0)

@@ -59,7 +59,7 @@ class SinkOptions:
             target_rows=int(options.get("targetfilerows", "20000")),
             app_id=options.get("appid") or options.get("txnappid"),
             version=int(version) if version is not None else None,
-            metadata={k[len("metadata."):]: v for k, v in options.items() if k.startswith("metadata.")},
+            metadata={k[len("metadata.") :]: v for k, v in options.items() if k.startswith("metadata.")},
         )
 
 
@@ -74,16 +74,24 @@ def _write_task(batches: Iterator[pa.RecordBatch], opts: SinkOptions) -> FilesWr
     return FilesWritten([a.to_dict() for a in adds])
 
 
-def _commit(messages: list[WriterCommitMessage | None], opts: SinkOptions, schema: StructType,
-            version: int | None) -> None:
+def _commit(
+    messages: list[WriterCommitMessage | None], opts: SinkOptions, schema: StructType, version: int | None
+) -> None:
     from pyspark.sql.pandas.types import to_arrow_schema
 
     from siskin.lake.transactions import commit_files
 
     files = [f for m in messages if isinstance(m, FilesWritten) for f in m.files]
     arrow_schema = to_arrow_schema(schema, timezone="UTC")
-    commit_files(opts.path, files, arrow_schema, opts.partition_by, app_id=opts.app_id, version=version,
-                 metadata=opts.metadata)
+    commit_files(
+        opts.path,
+        files,
+        arrow_schema,
+        opts.partition_by,
+        app_id=opts.app_id,
+        version=version,
+        metadata=opts.metadata,
+    )
 
 
 class DeltaBatchWriter(DataSourceArrowWriter):
@@ -106,7 +114,9 @@ class DeltaStreamWriter(DataSourceStreamArrowWriter):
     def __init__(self, options: dict[str, str], schema: StructType) -> None:
         self.opts = SinkOptions.parse(options)
         if not self.opts.app_id:
-            raise ConfigurationError("a streaming siskin_delta sink needs option 'appId' (unique per checkpoint)")
+            raise ConfigurationError(
+                "a streaming siskin_delta sink needs option 'appId' (unique per checkpoint)"
+            )
         self.schema = schema
 
     def write(self, iterator: Iterator[pa.RecordBatch]) -> FilesWritten:

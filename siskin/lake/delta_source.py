@@ -176,8 +176,11 @@ def read_files(table_uri: str, files: list[DataFile], schema: StructType) -> Ite
         for field in target:
             if field.name in f.partition_values and field.name not in table.column_names:
                 raw = f.partition_values[field.name]
-                column = (pa.nulls(table.num_rows, field.type) if raw is None
-                          else pa.repeat(pa.scalar(raw).cast(field.type), table.num_rows))
+                column = (
+                    pa.nulls(table.num_rows, field.type)
+                    if raw is None
+                    else pa.repeat(pa.scalar(raw).cast(field.type), table.num_rows)
+                )
                 table = table.append_column(field.name, column)
         table = table.select(target.names).cast(target)
         yield from table.to_batches(max_chunksize=2000)

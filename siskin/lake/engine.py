@@ -26,17 +26,28 @@ class DeltaEngine(Protocol):
         """Whether this engine works in this session, and why not."""
         ...
 
-    def read_stream(self, spark: SparkSession, uri: str, *, max_files: int, skip_replay: bool = False) -> DataFrame:
+    def read_stream(
+        self, spark: SparkSession, uri: str, *, max_files: int, skip_replay: bool = False
+    ) -> DataFrame:
         """A streaming DataFrame of the rows each new commit adds."""
         ...
 
-    def write_stream(self, df: DataFrame, uri: str, *, partition_by: tuple[str, ...], checkpoint: str,
-                     app_id: str) -> DataStreamWriter:
+    def write_stream(
+        self, df: DataFrame, uri: str, *, partition_by: tuple[str, ...], checkpoint: str, app_id: str
+    ) -> DataStreamWriter:
         """A configured (not started) exactly-once streaming append."""
         ...
 
-    def append(self, df: DataFrame, uri: str, *, partition_by: tuple[str, ...], app_id: str, version: int,
-               metadata: dict[str, str] | None = None) -> None:
+    def append(
+        self,
+        df: DataFrame,
+        uri: str,
+        *,
+        partition_by: tuple[str, ...],
+        app_id: str,
+        version: int,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
         """An idempotent batch append: skipped when (app_id, version) is already committed."""
         ...
 
@@ -53,22 +64,47 @@ class DeltaRsEngine:
     def available(self, spark: SparkSession) -> tuple[bool, str]:
         return True, "deltalake (delta-rs) is a Python dependency"
 
-    def read_stream(self, spark: SparkSession, uri: str, *, max_files: int, skip_replay: bool = False) -> DataFrame:
-        return (spark.readStream.format("siskin_delta_stream").option("path", uri)
-                .option("maxFilesPerTrigger", str(max_files)).option("skipReplay", str(skip_replay).lower())
-                .load())
+    def read_stream(
+        self, spark: SparkSession, uri: str, *, max_files: int, skip_replay: bool = False
+    ) -> DataFrame:
+        return (
+            spark.readStream.format("siskin_delta_stream")
+            .option("path", uri)
+            .option("maxFilesPerTrigger", str(max_files))
+            .option("skipReplay", str(skip_replay).lower())
+            .load()
+        )
 
-    def write_stream(self, df: DataFrame, uri: str, *, partition_by: tuple[str, ...], checkpoint: str,
-                     app_id: str) -> DataStreamWriter:
-        return (df.writeStream.format("siskin_delta").option("path", uri)
-                .option("partitionBy", ",".join(partition_by)).option("appId", app_id)
-                .option("checkpointLocation", checkpoint).outputMode("append"))
+    def write_stream(
+        self, df: DataFrame, uri: str, *, partition_by: tuple[str, ...], checkpoint: str, app_id: str
+    ) -> DataStreamWriter:
+        return (
+            df.writeStream.format("siskin_delta")
+            .option("path", uri)
+            .option("partitionBy", ",".join(partition_by))
+            .option("appId", app_id)
+            .option("checkpointLocation", checkpoint)
+            .outputMode("append")
+        )
 
-    def append(self, df: DataFrame, uri: str, *, partition_by: tuple[str, ...], app_id: str, version: int,
-               metadata: dict[str, str] | None = None) -> None:
-        writer = (df.write.format("siskin_delta").mode("append").option("path", uri)
-                  .option("partitionBy", ",".join(partition_by)).option("txnAppId", app_id)
-                  .option("txnVersion", str(version)))
+    def append(
+        self,
+        df: DataFrame,
+        uri: str,
+        *,
+        partition_by: tuple[str, ...],
+        app_id: str,
+        version: int,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        writer = (
+            df.write.format("siskin_delta")
+            .mode("append")
+            .option("path", uri)
+            .option("partitionBy", ",".join(partition_by))
+            .option("txnAppId", app_id)
+            .option("txnVersion", str(version))
+        )
         for key, value in (metadata or {}).items():
             writer = writer.option(f"metadata.{key}", value)
         writer.save()
@@ -101,22 +137,41 @@ class DeltaSparkEngine:
             return False, "delta-spark jars (io.delta:delta-spark) are not on Spark's classpath"
         return True, "delta-spark jars found"
 
-    def read_stream(self, spark: SparkSession, uri: str, *, max_files: int, skip_replay: bool = False) -> DataFrame:
+    def read_stream(
+        self, spark: SparkSession, uri: str, *, max_files: int, skip_replay: bool = False
+    ) -> DataFrame:
         # Replay rewrites a partition: the native source must ignore those rewrites.
-        return (spark.readStream.format("delta").option("maxFilesPerTrigger", str(max_files))
-                .option("skipChangeCommits", "true").load(uri))
+        return (
+            spark.readStream.format("delta")
+            .option("maxFilesPerTrigger", str(max_files))
+            .option("skipChangeCommits", "true")
+            .load(uri)
+        )
 
-    def write_stream(self, df: DataFrame, uri: str, *, partition_by: tuple[str, ...], checkpoint: str,
-                     app_id: str) -> DataStreamWriter:
+    def write_stream(
+        self, df: DataFrame, uri: str, *, partition_by: tuple[str, ...], checkpoint: str, app_id: str
+    ) -> DataStreamWriter:
         writer = df.writeStream.format("delta").option("checkpointLocation", checkpoint).outputMode("append")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         return writer.option("path", uri)
 
-    def append(self, df: DataFrame, uri: str, *, partition_by: tuple[str, ...], app_id: str, version: int,
-               metadata: dict[str, str] | None = None) -> None:
-        writer = (df.write.format("delta").mode("append").option("txnAppId", app_id)
-                  .option("txnVersion", str(version)))
+    def append(
+        self,
+        df: DataFrame,
+        uri: str,
+        *,
+        partition_by: tuple[str, ...],
+        app_id: str,
+        version: int,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        writer = (
+            df.write.format("delta")
+            .mode("append")
+            .option("txnAppId", app_id)
+            .option("txnVersion", str(version))
+        )
         if metadata:
             import json
 

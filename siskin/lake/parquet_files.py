@@ -59,8 +59,14 @@ def file_stats(table: pa.Table) -> str:
         col = table.column(name)
         nulls[name] = col.null_count
         typ = col.type
-        if not (pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_timestamp(typ)
-                or pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_date(typ)):
+        if not (
+            pa.types.is_integer(typ)
+            or pa.types.is_floating(typ)
+            or pa.types.is_timestamp(typ)
+            or pa.types.is_string(typ)
+            or pa.types.is_large_string(typ)
+            or pa.types.is_date(typ)
+        ):
             continue
         if col.null_count == len(col):
             continue
@@ -69,7 +75,9 @@ def file_stats(table: pa.Table) -> str:
         if isinstance(lo, str):
             lo, hi = lo[:32], hi[:32] + "\U0010ffff" if len(hi) > 32 else hi
         mins[name], maxs[name] = _stat_value(lo), _stat_value(hi)
-    return json.dumps({"numRecords": table.num_rows, "minValues": mins, "maxValues": maxs, "nullCount": nulls})
+    return json.dumps(
+        {"numRecords": table.num_rows, "minValues": mins, "maxValues": maxs, "nullCount": nulls}
+    )
 
 
 def _partition_dir(partition_by: tuple[str, ...], values: tuple[Any, ...]) -> str:
@@ -80,7 +88,9 @@ def _partition_dir(partition_by: tuple[str, ...], values: tuple[Any, ...]) -> st
     return "/".join(parts)
 
 
-def split_by_partition(table: pa.Table, partition_by: tuple[str, ...]) -> Iterable[tuple[tuple[Any, ...], pa.Table]]:
+def split_by_partition(
+    table: pa.Table, partition_by: tuple[str, ...]
+) -> Iterable[tuple[tuple[Any, ...], pa.Table]]:
     """Group a table by its partition columns (vectorised: one group_by, then filters per key)."""
     if not partition_by:
         yield (), table
@@ -90,7 +100,11 @@ def split_by_partition(table: pa.Table, partition_by: tuple[str, ...]) -> Iterab
         mask = None
         for col in partition_by:
             val = row[col]
-            cond = pc.is_null(table[col]) if val is None else pc.equal(table[col], pa.scalar(val, table[col].type))
+            cond = (
+                pc.is_null(table[col])
+                if val is None
+                else pc.equal(table[col], pa.scalar(val, table[col].type))
+            )
             mask = cond if mask is None else pc.and_(mask, cond)
         yield tuple(row[c] for c in partition_by), table.filter(mask).drop_columns(list(partition_by))
 
@@ -116,10 +130,14 @@ def write_data_files(
             name = f"part-{uuid.uuid4().hex}.{compression}.parquet"
             rel = f"{rel_dir}/{name}" if rel_dir else name
             with fs.open_output_stream(f"{root}/{rel}") as out:
-                pq.write_table(chunk, out, compression=compression, use_dictionary=True,
-                               write_statistics=True)
+                pq.write_table(
+                    chunk, out, compression=compression, use_dictionary=True, write_statistics=True
+                )
             size = fs.get_file_info(f"{root}/{rel}").size
             pvals = {c: (None if v is None else str(v)) for c, v in zip(partition_by, values, strict=True)}
-            adds.append(FileAdd(rel, int(size or 0), pvals, int(time.time() * 1000), file_stats(chunk),
-                                chunk.num_rows))
+            adds.append(
+                FileAdd(
+                    rel, int(size or 0), pvals, int(time.time() * 1000), file_stats(chunk), chunk.num_rows
+                )
+            )
     return adds

@@ -39,11 +39,13 @@ SILVER_REJECTS = TableSpec(
     "silver.rejects", ("night",), "inputs that could not be decoded or validated, with the reason"
 )
 GOLD_OBJECTS = TableSpec("gold.objects", (), "one row per objectId, upserted per micro-batch")
-OPS_BATCHES = TableSpec("ops.batches", (), "one row per committed micro-batch of every stage: counts, timings")
+OPS_BATCHES = TableSpec(
+    "ops.batches", (), "one row per committed micro-batch of every stage: counts, timings"
+)
 
 TABLES: dict[str, TableSpec] = {
-    spec.name: spec for spec in (BRONZE_ALERTS, SILVER_ALERTS, SILVER_CUTOUTS, SILVER_REJECTS, GOLD_OBJECTS,
-                                     OPS_BATCHES)
+    spec.name: spec
+    for spec in (BRONZE_ALERTS, SILVER_ALERTS, SILVER_CUTOUTS, SILVER_REJECTS, GOLD_OBJECTS, OPS_BATCHES)
 }
 
 # Views computed over the tables above at query time.

@@ -48,14 +48,21 @@ def _delta_safe(schema: pa.Schema) -> pa.Schema:
     return pa.schema([pa.field(f.name, fix(f.type), True) for f in schema])
 
 
-def ensure_table(uri: str, schema: pa.Schema, partition_by: Sequence[str], description: str = "") -> DeltaTable:
+def ensure_table(
+    uri: str, schema: pa.Schema, partition_by: Sequence[str], description: str = ""
+) -> DeltaTable:
     """Create the table with `schema` unless it exists (concurrent creators are fine)."""
     table = open_table(uri)
     if table is not None:
         return table
     try:
-        return DeltaTable.create(uri, schema=_delta_safe(schema), partition_by=list(partition_by) or None,
-                                 mode="ignore", description=description or None)
+        return DeltaTable.create(
+            uri,
+            schema=_delta_safe(schema),
+            partition_by=list(partition_by) or None,
+            mode="ignore",
+            description=description or None,
+        )
     except Exception:  # a concurrent creator won the race
         table = open_table(uri)
         if table is None:
@@ -88,13 +95,21 @@ def commit_files(
     actions = []
     for f in files:
         d = f.to_dict() if isinstance(f, FileAdd) else f
-        actions.append(AddAction(d["path"], d["size"], d["partition_values"], d["modification_time"], True,
-                                 d["stats"]))
-    txns = [Transaction(app_id=app_id, version=version)] if app_id is not None and version is not None else None
+        actions.append(
+            AddAction(d["path"], d["size"], d["partition_values"], d["modification_time"], True, d["stats"])
+        )
+    txns = (
+        [Transaction(app_id=app_id, version=version)] if app_id is not None and version is not None else None
+    )
     props = CommitProperties(app_transactions=txns, custom_metadata=metadata or None)
     table_schema = table.schema().to_arrow()
-    table.create_write_transaction(actions, mode="append", schema=pa.schema(table_schema),
-                                   partition_by=list(partition_by) or None, commit_properties=props)
+    table.create_write_transaction(
+        actions,
+        mode="append",
+        schema=pa.schema(table_schema),
+        partition_by=list(partition_by) or None,
+        commit_properties=props,
+    )
     return True
 
 
@@ -117,4 +132,6 @@ def append_arrow(
         if done is not None and done >= version:
             return False
     files = write_data_files(table, uri, tuple(partition_by))
-    return commit_files(uri, files, table.schema, partition_by, app_id=app_id, version=version, metadata=metadata)
+    return commit_files(
+        uri, files, table.schema, partition_by, app_id=app_id, version=version, metadata=metadata
+    )

@@ -21,25 +21,47 @@ from pyspark.sql import functions as F
 from siskin.config import DecodeSettings
 from siskin.lake.tables import BRONZE_SCHEMA
 
-RECEIVED_COLUMNS = ("payload", "source", "topic", "partition", "offset", "kafka_timestamp", "sent_ns",
-                    "file_path", "file_member")
+RECEIVED_COLUMNS = (
+    "payload",
+    "source",
+    "topic",
+    "partition",
+    "offset",
+    "kafka_timestamp",
+    "sent_ns",
+    "file_path",
+    "file_member",
+)
 
 
 def kafka_received(df: DataFrame) -> DataFrame:
     """Kafka records in the received shape."""
     return df.select(
-        F.col("value").alias("payload"), F.lit("kafka").alias("source"), "topic",
-        F.col("partition").cast("int"), "offset", F.col("timestamp").alias("kafka_timestamp"), "sent_ns",
-        F.lit(None).cast("string").alias("file_path"), F.lit(None).cast("string").alias("file_member"))
+        F.col("value").alias("payload"),
+        F.lit("kafka").alias("source"),
+        "topic",
+        F.col("partition").cast("int"),
+        "offset",
+        F.col("timestamp").alias("kafka_timestamp"),
+        "sent_ns",
+        F.lit(None).cast("string").alias("file_path"),
+        F.lit(None).cast("string").alias("file_member"),
+    )
 
 
 def files_received(df: DataFrame) -> DataFrame:
     """Archive files and tar members in the received shape."""
     return df.select(
-        "payload", F.lit("file").alias("source"), F.lit(None).cast("string").alias("topic"),
-        F.lit(None).cast("int").alias("partition"), F.lit(None).cast("long").alias("offset"),
-        F.lit(None).cast("timestamp").alias("kafka_timestamp"), F.lit(None).cast("long").alias("sent_ns"),
-        "file_path", "file_member")
+        "payload",
+        F.lit("file").alias("source"),
+        F.lit(None).cast("string").alias("topic"),
+        F.lit(None).cast("int").alias("partition"),
+        F.lit(None).cast("long").alias("offset"),
+        F.lit(None).cast("timestamp").alias("kafka_timestamp"),
+        F.lit(None).cast("long").alias("sent_ns"),
+        "file_path",
+        "file_member",
+    )
 
 
 def night_of(ts_us: np.ndarray) -> np.ndarray:
@@ -72,8 +94,16 @@ def to_bronze_table(received: pa.Table, settings: DecodeSettings, now: datetime 
         "ingest_time": ingest,
         "night": night,
     }
-    for name in ("source", "topic", "partition", "offset", "kafka_timestamp", "sent_ns", "file_path",
-                 "file_member"):
+    for name in (
+        "source",
+        "topic",
+        "partition",
+        "offset",
+        "kafka_timestamp",
+        "sent_ns",
+        "file_path",
+        "file_member",
+    ):
         columns[name] = received.column(name)
     for name in ("survey", "schema_name", "schema_version", "n_alerts", "object_id", "candid", "peek_error"):
         columns[name] = peek.column(name)

@@ -51,9 +51,17 @@ def next_night(settings: Settings) -> int:
     return int(nxt.strftime("%Y%m%d"))
 
 
-def run_demo(settings: Settings, *, alerts: int = 3000, rate: float = 500.0, night: int | None = None,
-             partitions: int = 4, seed: int = 42, timeout_s: float = 900.0,
-             say: Callable[[str], None] = print) -> DemoResult:
+def run_demo(
+    settings: Settings,
+    *,
+    alerts: int = 3000,
+    rate: float = 500.0,
+    night: int | None = None,
+    partitions: int = 4,
+    seed: int = 42,
+    timeout_s: float = 900.0,
+    say: Callable[[str], None] = print,
+) -> DemoResult:
     """Run the whole night through the lake and return the summary."""
     import time
 
@@ -82,7 +90,9 @@ def run_demo(settings: Settings, *, alerts: int = 3000, rate: float = 500.0, nig
 
         def produce() -> None:
             try:
-                stats = publish(simulate_night(night, n_alerts=alerts, seed=seed), TOPIC, bootstrap, rate_per_s=rate)
+                stats = publish(
+                    simulate_night(night, n_alerts=alerts, seed=seed), TOPIC, bootstrap, rate_per_s=rate
+                )
                 sent["n"] = stats.messages
             except BaseException as exc:  # noqa: BLE001 - reported by the main thread
                 failure.append(exc)
@@ -91,10 +101,14 @@ def run_demo(settings: Settings, *, alerts: int = 3000, rate: float = 500.0, nig
         producer = threading.Thread(target=produce, name="siskin-simulator", daemon=True)
         producer.start()
         name = house.kafka_query_name(bootstrap, [TOPIC], None)
-        queries = [house.start_bronze_kafka(bootstrap=bootstrap, topics=[TOPIC], starting_offsets="earliest"),
-                   house.start_silver(), house.start_gold()]
+        queries = [
+            house.start_bronze_kafka(bootstrap=bootstrap, topics=[TOPIC], starting_offsets="earliest"),
+            house.start_silver(),
+            house.start_gold(),
+        ]
         say("streaming queries running: bronze_kafka -> silver -> gold")
         try:
+
             def done() -> bool:
                 if failure:
                     raise failure[0]

@@ -16,8 +16,19 @@ import pyarrow as pa
 from siskin.lake.tables import UTC_TS
 
 BANDS = {1: "g", 2: "r", 3: "i"}
-GOLD_INPUT_COLUMNS = ("objectId", "candid", "jd", "fid", "magpsf", "sigmapsf", "ra", "dec", "rb", "quality_ok",
-                      "night")
+GOLD_INPUT_COLUMNS = (
+    "objectId",
+    "candid",
+    "jd",
+    "fid",
+    "magpsf",
+    "sigmapsf",
+    "ra",
+    "dec",
+    "rb",
+    "quality_ok",
+    "night",
+)
 
 GOLD_SCHEMA = pa.schema(
     [
@@ -31,7 +42,11 @@ GOLD_SCHEMA = pa.schema(
         pa.field("last_candid", pa.int64()),
         pa.field("last_rb", pa.float64()),
         pa.field("last_quality_ok", pa.bool_()),
-        *[pa.field(f"last_{what}_{b}", pa.float64()) for b in BANDS.values() for what in ("mag", "magerr", "jd")],
+        *[
+            pa.field(f"last_{what}_{b}", pa.float64())
+            for b in BANDS.values()
+            for what in ("mag", "magerr", "jd")
+        ],
         pa.field("color_g_r", pa.float64()),
         pa.field("color_dt", pa.float64()),
         pa.field("ra", pa.float64()),
@@ -54,12 +69,24 @@ def aggregate_alerts(alerts: pd.DataFrame) -> pd.DataFrame:
     df["sum_x"] = np.cos(rad_dec) * np.cos(rad_ra) * w
     df["sum_y"] = np.cos(rad_dec) * np.sin(rad_ra) * w
     df["sum_z"] = np.sin(rad_dec) * w
-    part = pd.DataFrame({
-        "objectId": df["objectId"], "first_jd": df["jd"], "last_jd": df["jd"],
-        "first_night": df["night"], "last_night": df["night"], "n_alerts": 1, "n_good": good.astype(int),
-        "last_candid": df["candid"], "last_rb": df["rb"], "last_quality_ok": good,
-        "sum_x": df["sum_x"], "sum_y": df["sum_y"], "sum_z": df["sum_z"], "last_class": None,
-    })
+    part = pd.DataFrame(
+        {
+            "objectId": df["objectId"],
+            "first_jd": df["jd"],
+            "last_jd": df["jd"],
+            "first_night": df["night"],
+            "last_night": df["night"],
+            "n_alerts": 1,
+            "n_good": good.astype(int),
+            "last_candid": df["candid"],
+            "last_rb": df["rb"],
+            "last_quality_ok": good,
+            "sum_x": df["sum_x"],
+            "sum_y": df["sum_y"],
+            "sum_z": df["sum_z"],
+            "last_class": None,
+        }
+    )
     for fid, band in BANDS.items():
         sel = good & (df["fid"] == fid)
         part[f"last_mag_{band}"] = df["magpsf"].where(sel)
@@ -79,12 +106,19 @@ def reduce_partials(parts: pd.DataFrame) -> pd.DataFrame:
     """Fold any number of partial rows per object into one row per object."""
     parts = parts.reset_index(drop=True)
     g = parts.groupby("objectId", sort=False)
-    out = pd.DataFrame({
-        "first_jd": g["first_jd"].min(), "last_jd": g["last_jd"].max(),
-        "first_night": g["first_night"].min(), "last_night": g["last_night"].max(),
-        "n_alerts": g["n_alerts"].sum(), "n_good": g["n_good"].sum(),
-        "sum_x": g["sum_x"].sum(), "sum_y": g["sum_y"].sum(), "sum_z": g["sum_z"].sum(),
-    })
+    out = pd.DataFrame(
+        {
+            "first_jd": g["first_jd"].min(),
+            "last_jd": g["last_jd"].max(),
+            "first_night": g["first_night"].min(),
+            "last_night": g["last_night"].max(),
+            "n_alerts": g["n_alerts"].sum(),
+            "n_good": g["n_good"].sum(),
+            "sum_x": g["sum_x"].sum(),
+            "sum_y": g["sum_y"].sum(),
+            "sum_z": g["sum_z"].sum(),
+        }
+    )
     out = out.join(_latest(parts, "last_jd", ["last_candid", "last_rb", "last_quality_ok"]))
     classes = parts.dropna(subset=["last_class"])
     out["last_class"] = _latest(classes, "last_jd", ["last_class"])["last_class"] if len(classes) else None
@@ -132,9 +166,18 @@ def merge_objects(gold_uri: str, rows: pa.Table, *, app_id: str, version: int) -
     if done is not None and done >= version:
         return False
     props = CommitProperties(app_transactions=[Transaction(app_id=app_id, version=version)])
-    (table.merge(rows, predicate="t.objectId = s.objectId", source_alias="s", target_alias="t",
-                 commit_properties=props)
-     .when_matched_update_all().when_not_matched_insert_all().execute())
+    (
+        table.merge(
+            rows,
+            predicate="t.objectId = s.objectId",
+            source_alias="s",
+            target_alias="t",
+            commit_properties=props,
+        )
+        .when_matched_update_all()
+        .when_not_matched_insert_all()
+        .execute()
+    )
     return True
 
 

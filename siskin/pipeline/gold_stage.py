@@ -27,9 +27,19 @@ class GoldStage:
         if alerts.num_rows == 0:
             return
         frame = alerts.to_pandas()
-        touched = upsert_alerts(table_path(self.settings.lake_uri, GOLD_OBJECTS.name), frame,
-                                app_id=self.app_id, version=batch_id)
+        touched = upsert_alerts(
+            table_path(self.settings.lake_uri, GOLD_OBJECTS.name), frame, app_id=self.app_id, version=batch_id
+        )
         nights = sorted({int(n) for n in frame["night"].unique()})
-        record_batch(self.settings, BatchReport(
-            query=self.query, app_id=self.app_id, batch_id=batch_id, started_at=started,
-            input_rows=alerts.num_rows, output_rows=touched, nights=nights))
+        record_batch(
+            self.settings,
+            BatchReport(
+                query=self.query,
+                app_id=self.app_id,
+                batch_id=batch_id,
+                started_at=started,
+                input_rows=alerts.num_rows,
+                output_rows=touched,
+                nights=nights,
+            ),
+        )

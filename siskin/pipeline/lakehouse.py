@@ -65,8 +65,12 @@ class Lakehouse:
         if "://" not in self.lake:
             Path(self.lake).mkdir(parents=True, exist_ok=True)
         specs = [
-            (BRONZE_ALERTS, BRONZE_SCHEMA), (SILVER_ALERTS, silver_schema()), (SILVER_CUTOUTS, cutouts_schema()),
-            (SILVER_REJECTS, rejects_schema()), (GOLD_OBJECTS, GOLD_SCHEMA), (OPS_BATCHES, OPS_BATCHES_SCHEMA),
+            (BRONZE_ALERTS, BRONZE_SCHEMA),
+            (SILVER_ALERTS, silver_schema()),
+            (SILVER_CUTOUTS, cutouts_schema()),
+            (SILVER_REJECTS, rejects_schema()),
+            (GOLD_OBJECTS, GOLD_SCHEMA),
+            (OPS_BATCHES, OPS_BATCHES_SCHEMA),
         ]
         for spec, schema in specs:
             ensure_table(self.path(spec.name), schema, spec.partition_by, spec.description)
@@ -79,25 +83,42 @@ class Lakehouse:
     def _bronze_query(self, received, name: str, available_now: bool) -> StreamingQuery:  # noqa: ANN001
         ckpt = checkpoint_path(self.lake, name)
         bronze = to_bronze(received, self.settings.decode)
-        writer = self.engine.write_stream(bronze, self.path(BRONZE_ALERTS.name), partition_by=("night",),
-                                          checkpoint=ckpt, app_id=checkpoint_app_id(ckpt, name))
+        writer = self.engine.write_stream(
+            bronze,
+            self.path(BRONZE_ALERTS.name),
+            partition_by=("night",),
+            checkpoint=ckpt,
+            app_id=checkpoint_app_id(ckpt, name),
+        )
         return self._trigger(writer.queryName(name), available_now).start()
 
-    def kafka_query_name(self, bootstrap: str | None = None, topics: Sequence[str] | None = None,
-                         pattern: str | None = None) -> str:
+    def kafka_query_name(
+        self, bootstrap: str | None = None, topics: Sequence[str] | None = None, pattern: str | None = None
+    ) -> str:
         k = self.settings.kafka
-        return "bronze_kafka_" + _digest(bootstrap or k.bootstrap, sorted(topics or k.topics), pattern or k.topic_pattern)
+        return "bronze_kafka_" + _digest(
+            bootstrap or k.bootstrap, sorted(topics or k.topics), pattern or k.topic_pattern
+        )
 
-    def start_bronze_kafka(self, *, available_now: bool = False, bootstrap: str | None = None,
-                           topics: Sequence[str] | None = None, pattern: str | None = None,
-                           starting_offsets: str | None = None) -> StreamingQuery:
+    def start_bronze_kafka(
+        self,
+        *,
+        available_now: bool = False,
+        bootstrap: str | None = None,
+        topics: Sequence[str] | None = None,
+        pattern: str | None = None,
+        starting_offsets: str | None = None,
+    ) -> StreamingQuery:
         """Kafka -> bronze (one checkpoint per broker + topic selection)."""
         k = self.settings.kafka
-        reader = (self.spark.readStream.format("siskin_kafka").option("bootstrap", bootstrap or k.bootstrap)
-                  .option("startingOffsets", starting_offsets or k.starting_offsets)
-                  .option("maxAlertsPerTrigger", str(k.max_alerts_per_trigger))
-                  .option("alertsPerPartition", str(k.alerts_per_partition))
-                  .option("pollTimeoutS", str(k.poll_timeout_s)))
+        reader = (
+            self.spark.readStream.format("siskin_kafka")
+            .option("bootstrap", bootstrap or k.bootstrap)
+            .option("startingOffsets", starting_offsets or k.starting_offsets)
+            .option("maxAlertsPerTrigger", str(k.max_alerts_per_trigger))
+            .option("alertsPerPartition", str(k.alerts_per_partition))
+            .option("pollTimeoutS", str(k.poll_timeout_s))
+        )
         if pattern or k.topic_pattern:
             reader = reader.option("subscribePattern", pattern or k.topic_pattern)
         else:
@@ -111,16 +132,22 @@ class Lakehouse:
         """Avro files, folders and tarballs -> bronze (one checkpoint per set of input paths)."""
         absolute = sorted(p if "://" in p else str(Path(p).resolve()) for p in paths)
         name = "bronze_files_" + _digest(absolute)
-        reader = (self.spark.readStream.format("siskin_files").option("paths", json.dumps(absolute))
-                  .option("manifest", f"{checkpoint_path(self.lake, name)}/siskin_manifest.jsonl"))
+        reader = (
+            self.spark.readStream.format("siskin_files")
+            .option("paths", json.dumps(absolute))
+            .option("manifest", f"{checkpoint_path(self.lake, name)}/siskin_manifest.jsonl")
+        )
         return self._bronze_query(files_received(reader.load()), name, available_now)
 
     def start_silver(self, *, available_now: bool = False) -> StreamingQuery:
         """bronze -> silver alerts, cutouts and rejects."""
         ckpt = checkpoint_path(self.lake, "silver")
         stage = SilverStage(self.settings, self.engine, checkpoint_app_id(ckpt, "silver"))
-        source = self.engine.read_stream(self.spark, self.path(BRONZE_ALERTS.name),
-                                         max_files=self.settings.stream.max_versions_per_trigger * 4)
+        source = self.engine.read_stream(
+            self.spark,
+            self.path(BRONZE_ALERTS.name),
+            max_files=self.settings.stream.max_versions_per_trigger * 4,
+        )
         writer = source.writeStream.foreachBatch(stage).option("checkpointLocation", ckpt).queryName("silver")
         return self._trigger(writer, available_now).start()
 
@@ -128,9 +155,12 @@ class Lakehouse:
         """silver -> gold objects."""
         ckpt = checkpoint_path(self.lake, "gold")
         stage = GoldStage(self.settings, checkpoint_app_id(ckpt, "gold"))
-        source = self.engine.read_stream(self.spark, self.path(SILVER_ALERTS.name),
-                                         max_files=self.settings.stream.max_versions_per_trigger * 4,
-                                         skip_replay=True)
+        source = self.engine.read_stream(
+            self.spark,
+            self.path(SILVER_ALERTS.name),
+            max_files=self.settings.stream.max_versions_per_trigger * 4,
+            skip_replay=True,
+        )
         writer = source.writeStream.foreachBatch(stage).option("checkpointLocation", ckpt).queryName("gold")
         return self._trigger(writer, available_now).start()
 

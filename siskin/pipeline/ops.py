@@ -36,13 +36,20 @@ def record_batch(settings: Settings, report: BatchReport) -> None:
 
     now = datetime.now(UTC)
     row = {
-        "query": [report.query], "app_id": [report.app_id], "batch_id": [report.batch_id],
-        "started_at": [report.started_at], "committed_at": [now],
+        "query": [report.query],
+        "app_id": [report.app_id],
+        "batch_id": [report.batch_id],
+        "started_at": [report.started_at],
+        "committed_at": [now],
         "seconds": [(now - report.started_at).total_seconds()],
-        "input_rows": [report.input_rows], "output_rows": [report.output_rows],
-        "rejects": [report.rejects], "duplicates": [report.duplicates],
-        "nights": [",".join(str(n) for n in report.nights)], "replay": [report.replay],
+        "input_rows": [report.input_rows],
+        "output_rows": [report.output_rows],
+        "rejects": [report.rejects],
+        "duplicates": [report.duplicates],
+        "nights": [",".join(str(n) for n in report.nights)],
+        "replay": [report.replay],
     }
     table = pa.table(row, schema=OPS_BATCHES_SCHEMA)
-    append_arrow(table_path(settings.lake_uri, OPS_BATCHES.name), table, app_id=report.app_id,
-                 version=report.batch_id)
+    append_arrow(
+        table_path(settings.lake_uri, OPS_BATCHES.name), table, app_id=report.app_id, version=report.batch_id
+    )

@@ -32,8 +32,14 @@ def table_version(settings: Settings, table: str) -> int:
     return t.version() if t is not None else -1
 
 
-def wait_until(condition: Callable[[], bool], queries: list[StreamingQuery], *, timeout_s: float,
-               what: str, poll_s: float = 0.5) -> None:
+def wait_until(
+    condition: Callable[[], bool],
+    queries: list[StreamingQuery],
+    *,
+    timeout_s: float,
+    what: str,
+    poll_s: float = 0.5,
+) -> None:
     """Poll `condition`; fail fast if a query died, or after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -58,6 +64,9 @@ def stop_all(queries: list[StreamingQuery]) -> None:
 
 def mean_trigger_seconds(query: StreamingQuery) -> float | None:
     """Mean duration of the query's recent non-empty triggers."""
-    durations = [p["durationMs"].get("triggerExecution", 0) / 1000 for p in query.recentProgress
-                 if p.get("numInputRows", 0) > 0]
+    durations = [
+        p["durationMs"].get("triggerExecution", 0) / 1000
+        for p in query.recentProgress
+        if p.get("numInputRows", 0) > 0
+    ]
     return sum(durations) / len(durations) if durations else None

@@ -66,8 +66,11 @@ def rebuild_objects(house: Lakehouse, object_ids: set[str], *, app_id: str) -> i
         return 0
     silver = open_table(house.path(SILVER_ALERTS.name))
     ids = sorted(object_ids)
-    alerts = silver.to_pyarrow_dataset().to_table(columns=list(GOLD_INPUT_COLUMNS),
-                                                   filter=pc.field("objectId").isin(ids)).to_pandas()
+    alerts = (
+        silver.to_pyarrow_dataset()
+        .to_table(columns=list(GOLD_INPUT_COLUMNS), filter=pc.field("objectId").isin(ids))
+        .to_pandas()
+    )
     gold_uri = house.path(GOLD_OBJECTS.name)
     gone = sorted(set(ids) - set(alerts["objectId"].unique()))
     if gone:
@@ -97,11 +100,18 @@ def replay_night(house: Lakehouse, night: int) -> ReplayReport:
             table.delete(f"night = {int(night)}", commit_properties=marker)
     bronze = house.engine.read(house.spark, house.path(BRONZE_ALERTS.name)).filter(F.col("night") == night)
     run = uuid.uuid4().hex
-    stage = SilverStage(house.settings, house.engine, app_id=f"siskin-replay-{night}-{run}", query="replay",
-                        replay=True)
+    stage = SilverStage(
+        house.settings, house.engine, app_id=f"siskin-replay-{night}-{run}", query="replay", replay=True
+    )
     bronze_rows = bronze.count()
     stage(bronze, 0)
     after, silver_after = _night_objects(house.path(SILVER_ALERTS.name), night)
     rebuilt = rebuild_objects(house, before | after, app_id=f"siskin-replay-gold-{night}-{run}")
-    return ReplayReport(night, bronze_rows, silver_before, silver_after,
-                        _count(house.path(SILVER_REJECTS.name), night), rebuilt)
+    return ReplayReport(
+        night,
+        bronze_rows,
+        silver_before,
+        silver_after,
+        _count(house.path(SILVER_REJECTS.name), night),
+        rebuilt,
+    )

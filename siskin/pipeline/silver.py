@@ -141,7 +141,9 @@ def decode_mapper(settings: Settings) -> Callable[[Iterator[pa.RecordBatch]], It
     def mapper(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             if batch.num_rows:
-                yield from decode_bronze(pa.Table.from_batches([batch]), settings).to_batches(max_chunksize=1000)
+                yield from decode_bronze(pa.Table.from_batches([batch]), settings).to_batches(
+                    max_chunksize=1000
+                )
 
     return mapper
 

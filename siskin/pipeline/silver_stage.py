@@ -49,7 +49,9 @@ class SilverStage:
 
     def _append(self, df: DataFrame, uri: str, batch_id: int) -> None:
         meta = {"siskin.replay": "true"} if self.replay else {}
-        self.engine.append(df, uri, partition_by=("night",), app_id=self.app_id, version=batch_id, metadata=meta)
+        self.engine.append(
+            df, uri, partition_by=("night",), app_id=self.app_id, version=batch_id, metadata=meta
+        )
 
     def __call__(self, bronze: DataFrame, batch_id: int) -> None:
         from pyspark.sql.pandas.types import from_arrow_schema
@@ -86,10 +88,21 @@ class SilverStage:
             if len(fresh):
                 self._append(alerts.select(*silver_schema().names), self.silver_uri, batch_id)
                 self.seen.add(fresh, _nights_for(fresh, candids, nights))
-            record_batch(self.settings, BatchReport(
-                query=self.query, app_id=self.app_id, batch_id=batch_id, started_at=started,
-                input_rows=int(keys.num_rows), output_rows=int(len(fresh)), rejects=n_rejects,
-                duplicates=int(duplicates), nights=sorted({int(n) for n in nights}), replay=self.replay))
+            record_batch(
+                self.settings,
+                BatchReport(
+                    query=self.query,
+                    app_id=self.app_id,
+                    batch_id=batch_id,
+                    started_at=started,
+                    input_rows=int(keys.num_rows),
+                    output_rows=int(len(fresh)),
+                    rejects=n_rejects,
+                    duplicates=int(duplicates),
+                    nights=sorted({int(n) for n in nights}),
+                    replay=self.replay,
+                ),
+            )
         finally:
             decoded.unpersist()
 

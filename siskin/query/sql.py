@@ -92,8 +92,13 @@ def write_result(df: DataFrame, fmt: OutputFormat, out: Path | None, limit: int)
     elif fmt == "csv":
         import pyarrow.csv as pcsv
 
-        flat = table.select([c for c, t in zip(table.column_names, table.schema.types, strict=True)
-                             if not (hasattr(t, "value_type") or str(t).startswith(("struct", "binary")))])
+        flat = table.select(
+            [
+                c
+                for c, t in zip(table.column_names, table.schema.types, strict=True)
+                if not (hasattr(t, "value_type") or str(t).startswith(("struct", "binary")))
+            ]
+        )
         pcsv.write_csv(flat, out)
     elif fmt == "json":
         frame = table.to_pandas()

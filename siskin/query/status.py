@@ -113,7 +113,9 @@ def format_status(rows: list[TableStatus]) -> str:
     lines = [header, "-" * len(header)]
     for r in rows:
         batch = f"{r.last_batch_seconds:.2f}s" if r.last_batch_seconds is not None else "-"
-        lines.append(f"{r.table:<16}{_s(r.version):>8}{_s(r.rows):>10}  {_s(r.last_commit):<26}{batch:>11}  {r.lag}")
+        lines.append(
+            f"{r.table:<16}{_s(r.version):>8}{_s(r.rows):>10}  {_s(r.last_commit):<26}{batch:>11}  {r.lag}"
+        )
     return "\n".join(lines)
 
 

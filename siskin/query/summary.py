@@ -31,8 +31,11 @@ class LakeSummary:
 
     @property
     def slowest_stage(self) -> tuple[str, float] | None:
-        stages = dict(zip(self.stage_seconds["query"], self.stage_seconds["mean_s"], strict=True)) \
-            if len(self.stage_seconds) else {}
+        stages = (
+            dict(zip(self.stage_seconds["query"], self.stage_seconds["mean_s"], strict=True))
+            if len(self.stage_seconds)
+            else {}
+        )
         stages.update(self.extra_stage_seconds)
         if not stages:
             return None
@@ -57,9 +60,18 @@ def summarize(settings: Settings) -> LakeSummary:
     """Read the lake's tables (without Spark) and count what each layer holds."""
     from siskin.lake.transactions import open_table
 
-    per_night = pd.concat([_counts(settings, BRONZE_ALERTS.name, "bronze"),
-                           _counts(settings, SILVER_ALERTS.name, "silver"),
-                           _counts(settings, SILVER_REJECTS.name, "rejects")], axis=1).fillna(0).astype("int64")
+    per_night = (
+        pd.concat(
+            [
+                _counts(settings, BRONZE_ALERTS.name, "bronze"),
+                _counts(settings, SILVER_ALERTS.name, "silver"),
+                _counts(settings, SILVER_REJECTS.name, "rejects"),
+            ],
+            axis=1,
+        )
+        .fillna(0)
+        .astype("int64")
+    )
     per_night.index.name = "night"
     per_night = per_night.sort_index()
     rejects = open_table(table_path(settings.lake_uri, SILVER_REJECTS.name))
@@ -76,8 +88,11 @@ def summarize(settings: Settings) -> LakeSummary:
         frame = ops.to_pandas(columns=["query", "seconds", "duplicates", "replay"])
         if len(frame):
             duplicates = int(frame.loc[(frame["query"] == "silver"), "duplicates"].sum())
-            stages = (frame.groupby("query")["seconds"].agg(batches="count", mean_s="mean", max_s="max")
-                      .reset_index())
+            stages = (
+                frame.groupby("query")["seconds"]
+                .agg(batches="count", mean_s="mean", max_s="max")
+                .reset_index()
+            )
     return LakeSummary(per_night, reasons, n_gold, duplicates, stages)
 
 
@@ -89,12 +104,16 @@ def format_summary(summary: LakeSummary, lake_uri: str) -> str:
     else:
         lines.extend("  " + line for line in summary.per_night.to_string().splitlines())
         totals = summary.per_night.sum()
-        lines.append(f"  total: bronze {totals['bronze']}, silver {totals['silver']}, "
-                     f"rejects {totals['rejects']}, duplicates skipped {summary.duplicates}")
+        lines.append(
+            f"  total: bronze {totals['bronze']}, silver {totals['silver']}, "
+            f"rejects {totals['rejects']}, duplicates skipped {summary.duplicates}"
+        )
     lines.append(f"Gold objects: {summary.gold_objects}")
     if len(summary.reject_reasons):
-        lines.append("Rejects by reason: " + ", ".join(
-            f"{r.reason_code}={r.count}" for r in summary.reject_reasons.itertuples()))
+        lines.append(
+            "Rejects by reason: "
+            + ", ".join(f"{r.reason_code}={r.count}" for r in summary.reject_reasons.itertuples())
+        )
     if len(summary.stage_seconds):
         lines.append("Micro-batch seconds per stage (mean / max over batches):")
         for r in summary.stage_seconds.itertuples():

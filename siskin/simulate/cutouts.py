@@ -38,8 +38,14 @@ _FINAL = b"\x03\x00"  # an empty final deflate block
 
 def fits_header() -> bytes:
     """The 2880-byte primary header of a 63x63 float32 image."""
-    cards = [("SIMPLE", "T"), ("BITPIX", "-32"), ("NAXIS", "2"), ("NAXIS1", str(STAMP)),
-             ("NAXIS2", str(STAMP)), ("BUNIT", "'DN      '")]
+    cards = [
+        ("SIMPLE", "T"),
+        ("BITPIX", "-32"),
+        ("NAXIS", "2"),
+        ("NAXIS1", str(STAMP)),
+        ("NAXIS2", str(STAMP)),
+        ("BUNIT", "'DN      '"),
+    ]
     text = "".join(
         (f"{key:<8}= {value:>20}" if not value.startswith("'") else f"{key:<8}= {value:<20}").ljust(80)
         for key, value in cards
@@ -115,16 +121,21 @@ def bank() -> Bank:
             for v in range(VARIANTS):
                 img = base + rng.normal(0.0, _noise_sigma(level, kind), (STAMP, STAMP))
                 top[kind, li, v] = Piece(_be(img[: BAND[0]]), deflate_chunk(_be(img[: BAND[0]])))
-                bottom[kind, li, v] = Piece(_be(img[BAND[1]:]), deflate_chunk(_be(img[BAND[1]:])))
-                centre[kind, li, v] = img[BAND[0]:BAND[1]].astype(np.float32)
+                bottom[kind, li, v] = Piece(_be(img[BAND[1] :]), deflate_chunk(_be(img[BAND[1] :])))
+                centre[kind, li, v] = img[BAND[0] : BAND[1]].astype(np.float32)
         for mi, mag in enumerate(TEMPLATE_MAGS):
             for v in range(VARIANTS // 3):
                 img = level + rng.normal(0.0, _noise_sigma(level, "ref"), (STAMP, STAMP))
-                img[BAND[0]:BAND[1]] += 10.0 ** (-0.4 * (mag - 26.2)) * psf[6 + v, 1, 1]
+                img[BAND[0] : BAND[1]] += 10.0 ** (-0.4 * (mag - 26.2)) * psf[6 + v, 1, 1]
                 templates[li, mi, v] = gzip_bytes(header + _be(img) + pad)
     return Bank(
-        header=Piece(header, deflate_chunk(header)), pad=Piece(pad, deflate_chunk(pad)),
-        top=top, bottom=bottom, centre=centre, psf=psf, templates=templates,
+        header=Piece(header, deflate_chunk(header)),
+        pad=Piece(pad, deflate_chunk(pad)),
+        top=top,
+        bottom=bottom,
+        centre=centre,
+        psf=psf,
+        templates=templates,
     )
 
 
@@ -145,8 +156,18 @@ def _assemble(b: Bank, kind: str, level: int, variant: int, band: np.ndarray) ->
     crc = zlib.crc32(b.header.raw)
     for part in (top.raw, mid, bottom.raw, b.pad.raw):
         crc = zlib.crc32(part, crc)
-    body = b"".join((_GZIP_HEAD, b.header.deflated, top.deflated, stored_block(mid), bottom.deflated,
-                     b.pad.deflated, _FINAL, struct.pack("<II", crc, FILE_BYTES)))
+    body = b"".join(
+        (
+            _GZIP_HEAD,
+            b.header.deflated,
+            top.deflated,
+            stored_block(mid),
+            bottom.deflated,
+            b.pad.deflated,
+            _FINAL,
+            struct.pack("<II", crc, FILE_BYTES),
+        )
+    )
     return body
 
 
@@ -156,7 +177,14 @@ def _psf(b: Bank, fwhm: float, sub: int) -> F32:
 
 
 def stamps(
-    *, variant: int, level: int, fwhm: float, sub: int, sci_dn: float, diff_dn: float, ref_mag: float,
+    *,
+    variant: int,
+    level: int,
+    fwhm: float,
+    sub: int,
+    sci_dn: float,
+    diff_dn: float,
+    ref_mag: float,
     template_variant: int,
 ) -> tuple[bytes, bytes, bytes]:
     """Science, template and difference cutouts (gzip FITS bytes) of one alert.
@@ -169,8 +197,11 @@ def stamps(
     psf = _psf(b, fwhm, sub)
     sci = b.centre["sci", level, variant] + np.float32(max(sci_dn, 0.0)) * psf
     diff = b.centre["diff", level, variant] + np.float32(diff_dn) * psf
-    mag_bin = len(TEMPLATE_MAGS) - 1 if not np.isfinite(ref_mag) else int(
-        np.clip(np.rint((ref_mag - TEMPLATE_MAGS[0]) / 0.5), 0, len(TEMPLATE_MAGS) - 1))
+    mag_bin = (
+        len(TEMPLATE_MAGS) - 1
+        if not np.isfinite(ref_mag)
+        else int(np.clip(np.rint((ref_mag - TEMPLATE_MAGS[0]) / 0.5), 0, len(TEMPLATE_MAGS) - 1))
+    )
     per_level = VARIANTS // 3
     template = b.templates[template_variant // per_level % len(LEVELS), mag_bin, template_variant % per_level]
     return _assemble(b, "sci", level, variant, sci), template, _assemble(b, "diff", level, variant, diff)

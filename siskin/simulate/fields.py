@@ -42,8 +42,10 @@ def diff_filenames(rows: Table, *, archive: bool) -> list[str]:
     quad = (rows["rcid"] % 4 + 1).tolist()
     band = _BAND[rows["fid"]].tolist()
     days = {n: night_of(n) for n in np.unique(nid).tolist()}
-    prefix = {n: (f"/ztf/archive/sci/{d // 10000}/{d % 10000:04d}/" if archive else "", f"ztf_{d}")
-              for n, d in days.items()}
+    prefix = {
+        n: (f"/ztf/archive/sci/{d // 10000}/{d % 10000:04d}/" if archive else "", f"ztf_{d}")
+        for n, d in days.items()
+    }
     suffix = ".fz" if archive else ""
     out = []
     for n, f, fld, b, c, q in zip(nid.tolist(), frac6, rows["field"].tolist(), band, ccd, quad, strict=True):
@@ -61,7 +63,9 @@ def calibration(seed: int, rows: Table) -> Columns:
         return uniform(seed, 800 + s, vid, rows["rcid"])
 
     return {
-        "magzpsci": rows["magzpsci"], "magzpsciunc": 1e-6 + 9e-6 * v(1), "magzpscirms": 0.016 + 0.05 * v(2),
+        "magzpsci": rows["magzpsci"],
+        "magzpsciunc": 1e-6 + 9e-6 * v(1),
+        "magzpscirms": 0.016 + 0.05 * v(2),
         "clrcoeff": np.where(fid == 1, -0.06, np.where(fid == 2, 0.09, -0.02)) + 0.03 * (v(3) - 0.5),
         "clrcounc": 1e-6 + 1e-5 * v(4),
     }
@@ -71,10 +75,18 @@ def upper_limit_fields(seed: int, rows: Table) -> Columns:
     """prv_candidate values of a non-detection: only the exposure is described, all else null."""
     n = len(rows["vid"])
     return {
-        "jd": rows["jd"], "fid": rows["fid"], "pid": pid_of(rows), "diffmaglim": rows["diffmaglim"],
-        "pdiffimfilename": diff_filenames(rows, archive=True), "programpi": _PI[rows["programpi"]].tolist(),
-        "programid": np.ones(n, dtype=np.int64), "nid": nid_of(rows["vid"]), "rcid": rows["rcid"],
-        "field": rows["field"], "rbversion": [RB_VERSION] * n, **calibration(seed, rows),
+        "jd": rows["jd"],
+        "fid": rows["fid"],
+        "pid": pid_of(rows),
+        "diffmaglim": rows["diffmaglim"],
+        "pdiffimfilename": diff_filenames(rows, archive=True),
+        "programpi": _PI[rows["programpi"]].tolist(),
+        "programid": np.ones(n, dtype=np.int64),
+        "nid": nid_of(rows["vid"]),
+        "rcid": rows["rcid"],
+        "field": rows["field"],
+        "rbversion": [RB_VERSION] * n,
+        **calibration(seed, rows),
     }
 
 
@@ -114,32 +126,60 @@ def detection_fields(seed: int, rows: Table) -> Columns:
     rb = np.where(bogus, 0.03 + 0.4 * r(9), 0.985 - 0.45 * r(9) ** 1.5 - 0.12 * (snr < 8))
     nbad = np.where(bogus & (r(10) < 0.3), 1 + (4 * r(11)).astype(np.int64), (r(10) < 0.02).astype(np.int64))
     return {
-        "jd": rows["jd"], "fid": rows["fid"], "pid": rows["pid"], "diffmaglim": rows["diffmaglim"],
-        "programpi": _PI[rows["programpi"]].tolist(), "programid": np.ones(len(hid), dtype=np.int64),
-        "candid": rows["candid"], "isdiffpos": np.where(rows["flux"] > 0, "t", "f").tolist(),
-        "tblid": rows["tblid"], "nid": nid_of(vid), "rcid": rows["rcid"], "field": rows["field"],
-        "xpos": x, "ypos": y, "ra": ra, "dec": dec, "magpsf": magpsf, "sigmapsf": sigmapsf,
+        "jd": rows["jd"],
+        "fid": rows["fid"],
+        "pid": rows["pid"],
+        "diffmaglim": rows["diffmaglim"],
+        "programpi": _PI[rows["programpi"]].tolist(),
+        "programid": np.ones(len(hid), dtype=np.int64),
+        "candid": rows["candid"],
+        "isdiffpos": np.where(rows["flux"] > 0, "t", "f").tolist(),
+        "tblid": rows["tblid"],
+        "nid": nid_of(vid),
+        "rcid": rows["rcid"],
+        "field": rows["field"],
+        "xpos": x,
+        "ypos": y,
+        "ra": ra,
+        "dec": dec,
+        "magpsf": magpsf,
+        "sigmapsf": sigmapsf,
         "chipsf": np.exp(np.log(2.5) + 0.8 * g(12)) * np.where(bogus, 3.0, 1.0),
-        "magap": magap, "sigmagap": sigmagap, "distnr": dist, "magnr": magnr,
+        "magap": magap,
+        "sigmagap": sigmagap,
+        "distnr": dist,
+        "magnr": magnr,
         "sigmagnr": np.clip(0.01 + 0.03 * 10 ** (0.4 * (magnr - 20.0)), 0.01, 0.4),
         "chinr": np.exp(0.7 * normal(seed, 701, hid)) * np.where(rows["sgscore"] < 0.5, 3.0, 1.0),
         "sharpnr": 0.15 * normal(seed, 702, hid) + np.where(rows["sgscore"] < 0.5, 0.3, 0.0),
-        "sky": 0.8 * g(13), "magdiff": magap - magpsf, "fwhm": fwhm,
+        "sky": 0.8 * g(13),
+        "magdiff": magap - magpsf,
+        "fwhm": fwhm,
         "classtar": np.clip(0.45 + 0.55 * rows["sgscore"] + 0.05 * g(14), 0.0, 1.0),
         "mindtoedge": np.minimum(np.minimum(x, y), np.minimum(CCD_PIXELS[0] - x, CCD_PIXELS[1] - y)),
         "magfromlim": rows["diffmaglim"] - magap,
-        "seeratio": np.clip(np.exp(0.1 + 0.3 * g(15)), 0.5, 2.0), "aimage": aimage, "bimage": aimage / elong,
-        "aimagerat": aimage / fwhm, "bimagerat": aimage / elong / fwhm, "elong": elong,
-        "nneg": (r(16) * np.where(bogus, 25, 12)).astype(np.int64), "nbad": nbad, "rb": rb,
+        "seeratio": np.clip(np.exp(0.1 + 0.3 * g(15)), 0.5, 2.0),
+        "aimage": aimage,
+        "bimage": aimage / elong,
+        "aimagerat": aimage / fwhm,
+        "bimagerat": aimage / elong / fwhm,
+        "elong": elong,
+        "nneg": (r(16) * np.where(bogus, 25, 12)).astype(np.int64),
+        "nbad": nbad,
+        "rb": rb,
         "ssdistnr": np.where(ast, 0.05 + 1.5 * r(17) ** 2, -999.0),
         "ssmagnr": np.where(ast, np.round(rows["m0"] + 0.2 * g(18), 1), -999.0),
-        "ssnamenr": [str(1000 + (h - ORBIT_BASE) * 7919 % 600_000) if a else "null"
-                     for h, a in zip(hid.tolist(), ast.tolist(), strict=True)],
+        "ssnamenr": [
+            str(1000 + (h - ORBIT_BASE) * 7919 % 600_000) if a else "null"
+            for h, a in zip(hid.tolist(), ast.tolist(), strict=True)
+        ],
         "sumrat": np.where(bogus, 0.4 + 0.5 * r(19), 1.0 - 0.15 * r(19) ** 4),
-        "magapbig": magap + 0.03 * g(20), "sigmagapbig": sigmagap * 1.1,
+        "magapbig": magap + 0.03 * g(20),
+        "sigmagapbig": sigmagap * 1.1,
         "ranr": rows["ra"] + dist / 3600.0 * np.cos(theta) / cosd,
         "decnr": rows["dec"] + dist / 3600.0 * np.sin(theta),
-        "scorr": np.maximum(snr * (1.0 + 0.1 * g(21)), 5.0), "rbversion": [RB_VERSION] * len(hid),
+        "scorr": np.maximum(snr * (1.0 + 0.1 * g(21)), 5.0),
+        "rbversion": [RB_VERSION] * len(hid),
         "drb": np.where(bogus, 0.4 * r(22) ** 2, 1.0 - 0.35 * r(22) ** 4),
         **calibration(seed, rows),
     }
@@ -163,21 +203,30 @@ def candidate_extras(seed: int, rows: Table) -> Columns:
     ps1 = o(1) > 0.05
     r1 = rows["magnr"] + 0.05 * normal(seed, 721, hid)
     dec_ps = rows["dec"]
-    objid = (np.floor((dec_ps + 90.0) / 0.0083333).astype(np.int64) * 10**13
-             + np.floor(rows["ra"] * 1e6).astype(np.int64) * 10**4 + (o(2) * 9999).astype(np.int64))
+    objid = (
+        np.floor((dec_ps + 90.0) / 0.0083333).astype(np.int64) * 10**13
+        + np.floor(rows["ra"] * 1e6).astype(np.int64) * 10**4
+        + (o(2) * 9999).astype(np.int64)
+    )
     out: Columns = {
-        "objectidps1": np.where(ps1, objid, -999), "sgscore1": np.where(ps1, rows["sgscore"], -999.0),
+        "objectidps1": np.where(ps1, objid, -999),
+        "sgscore1": np.where(ps1, rows["sgscore"], -999.0),
         "distpsnr1": np.where(ps1, rows["distnr"] * (0.9 + 0.2 * o(3)), -999.0),
-        "sgmag1": np.where(ps1 & (r1 < 22.3), r1 + 0.5, -999.0), "srmag1": np.where(ps1, r1, -999.0),
-        "simag1": np.where(ps1, r1 - 0.2, -999.0), "szmag1": np.where(ps1, r1 - 0.3, -999.0),
+        "sgmag1": np.where(ps1 & (r1 < 22.3), r1 + 0.5, -999.0),
+        "srmag1": np.where(ps1, r1, -999.0),
+        "simag1": np.where(ps1, r1 - 0.2, -999.0),
+        "szmag1": np.where(ps1, r1 - 0.3, -999.0),
     }
     for k in (2, 3):
         mag = 17.0 + 5.5 * o(10 * k)
         out |= {
-            f"objectidps{k}": objid + k * 137 * 10**4, f"sgscore{k}": o(10 * k + 1),
+            f"objectidps{k}": objid + k * 137 * 10**4,
+            f"sgscore{k}": o(10 * k + 1),
             f"distpsnr{k}": 2.0 + 10.0 * (k - 1) * o(10 * k + 2) + 2.0 * k,
-            f"sgmag{k}": np.where(mag < 21.8, mag + 0.6, -999.0), f"srmag{k}": mag,
-            f"simag{k}": mag - 0.3, f"szmag{k}": mag - 0.4,
+            f"sgmag{k}": np.where(mag < 21.8, mag + 0.6, -999.0),
+            f"srmag{k}": mag,
+            f"simag{k}": mag - 0.3,
+            f"szmag{k}": mag - 0.4,
         }
     gaia = star & (rows["magnr"] < 20.7)
     bright = o(5) < 0.5
@@ -188,17 +237,25 @@ def candidate_extras(seed: int, rows: Table) -> Columns:
     return out | {
         "nmtchps": 1 + (o(6) * 14).astype(np.int64),
         "rfid": field * 1_000_000 + 120_000 + fid * 100 + rows["rcid"],
-        "jdstartref": jdstartref, "jdendref": jdstartref + 20.0 + 200.0 * ref(2),
-        "nframesref": 15 + (ref(3) ** 3 * 30).astype(np.int64), "rbversion": [RB_VERSION] * n,
-        "dsnrms": dsnrms, "ssnrms": ssnrms, "dsdiff": dsnrms - ssnrms,
-        "nmatches": 400 + (2000 * v(1)).astype(np.int64), "zpclrcov": -1e-6 - 3e-6 * v(2),
-        "zpmed": rows["magzpsci"] + 0.05 * (v(3) - 0.5), "clrmed": clrcoeff_base + 0.5 + 0.4 * v(4),
+        "jdstartref": jdstartref,
+        "jdendref": jdstartref + 20.0 + 200.0 * ref(2),
+        "nframesref": 15 + (ref(3) ** 3 * 30).astype(np.int64),
+        "rbversion": [RB_VERSION] * n,
+        "dsnrms": dsnrms,
+        "ssnrms": ssnrms,
+        "dsdiff": dsnrms - ssnrms,
+        "nmatches": 400 + (2000 * v(1)).astype(np.int64),
+        "zpclrcov": -1e-6 - 3e-6 * v(2),
+        "zpmed": rows["magzpsci"] + 0.05 * (v(3) - 0.5),
+        "clrmed": clrcoeff_base + 0.5 + 0.4 * v(4),
         "clrrms": 0.12 + 0.22 * v(5),
         "neargaia": np.where(gaia, rows["distnr"] * (0.9 + 0.2 * o(7)), 1.0 + 60.0 * o(7)),
         "maggaia": np.where(gaia, rows["magnr"] + 0.25, 13.0 + 7.5 * o(8)),
         "neargaiabright": np.where(bright, 5.0 + 85.0 * o(9), -999.0),
         "maggaiabright": np.where(bright, 8.0 + 6.0 * o(11), -999.0),
-        "exptime": np.full(n, 30.0), "drbversion": [DRB_VERSION] * n, "tooflag": np.zeros(n, dtype=np.int64),
+        "exptime": np.full(n, 30.0),
+        "drbversion": [DRB_VERSION] * n,
+        "tooflag": np.zeros(n, dtype=np.int64),
     }
 
 
@@ -208,16 +265,29 @@ def forced_fields(seed: int, rows: Table) -> Columns:
     to_dn = np.power(10.0, 0.4 * (rows["magzpsci"] - ZP))
     level = np.exp(np.log(200.0) + 0.35 * normal(seed, 830, rows["vid"], rows["rcid"]))
     return {
-        "field": rows["field"], "rcid": rows["rcid"], "fid": rows["fid"], "pid": pid_of(rows),
+        "field": rows["field"],
+        "rcid": rows["rcid"],
+        "fid": rows["fid"],
+        "pid": pid_of(rows),
         "rfid": rows["field"] * 1_000_000 + 120_000 + rows["fid"] * 100 + rows["rcid"],
-        "sciinpseeing": rows["seeing"], "scibckgnd": level, "scisigpix": 0.5 * np.sqrt(level) + 2.0,
-        "exptime": np.full(n, 30.0), "adpctdif1": 0.05 + 0.15 * uniform(seed, 831, rows["vid"]),
-        "adpctdif2": 0.05 + 0.15 * uniform(seed, 832, rows["vid"]), "diffmaglim": rows["diffmaglim"],
-        "programid": np.ones(n, dtype=np.int64), "jd": rows["jd"],
-        "forcediffimflux": rows["flux"] * to_dn, "forcediffimfluxunc": rows["sigflux"] * to_dn,
-        "procstatus": ["0"] * n, "distnr": rows["distnr"],
-        "ranr": rows["ra"], "decnr": rows["dec"], "magnr": rows["magnr"],
+        "sciinpseeing": rows["seeing"],
+        "scibckgnd": level,
+        "scisigpix": 0.5 * np.sqrt(level) + 2.0,
+        "exptime": np.full(n, 30.0),
+        "adpctdif1": 0.05 + 0.15 * uniform(seed, 831, rows["vid"]),
+        "adpctdif2": 0.05 + 0.15 * uniform(seed, 832, rows["vid"]),
+        "diffmaglim": rows["diffmaglim"],
+        "programid": np.ones(n, dtype=np.int64),
+        "jd": rows["jd"],
+        "forcediffimflux": rows["flux"] * to_dn,
+        "forcediffimfluxunc": rows["sigflux"] * to_dn,
+        "procstatus": ["0"] * n,
+        "distnr": rows["distnr"],
+        "ranr": rows["ra"],
+        "decnr": rows["dec"],
+        "magnr": rows["magnr"],
         "sigmagnr": np.clip(0.01 + 0.03 * 10 ** (0.4 * (rows["magnr"] - 20.0)), 0.01, 0.4),
         "chinr": np.exp(0.7 * normal(seed, 701, rows["hid"])),
-        "sharpnr": 0.15 * normal(seed, 702, rows["hid"]), **calibration(seed, rows),
+        "sharpnr": 0.15 * normal(seed, 702, rows["hid"]),
+        **calibration(seed, rows),
     }

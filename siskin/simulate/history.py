@@ -80,4 +80,3 @@ def history(pop: Population, nid: int, alerts: Table, tonight: NightIndex) -> Hi
     start = np.searchsorted(composite, pos + (alerts["jd"] - WINDOW_DAYS - base), "left")
     stop = np.searchsorted(composite, pos + (alerts["jd"] - base), "left")
     return History(rows=rows, start=start, stop=stop)
-

@@ -78,9 +78,18 @@ def measure(
         oi, vi, jd, fid = oi[keep], vi[keep], jd[keep], fid[keep]
         diff, sigma, ref = diff[keep], sigma[keep], ref[keep]
     rows = take(objs, oi)
-    rows |= {"vid": visits.vid[vi], "jd": jd, "fid": fid, "diffmaglim": visits.diffmaglim[vi],
-             "seeing": visits.seeing[vi], "magzpsci": visits.magzpsci[vi],
-             "programpi": visits.programpi[vi], "flux": diff, "sigflux": sigma, "refmag": ref}
+    rows |= {
+        "vid": visits.vid[vi],
+        "jd": jd,
+        "fid": fid,
+        "diffmaglim": visits.diffmaglim[vi],
+        "seeing": visits.seeing[vi],
+        "magzpsci": visits.magzpsci[vi],
+        "programpi": visits.programpi[vi],
+        "flux": diff,
+        "sigflux": sigma,
+        "refmag": ref,
+    }
     ast = rows["kind"] == int(Kind.ASTEROID)
     if ast.any():
         ra, dec = asteroid_position(take(rows, ast), jd[ast])
@@ -102,8 +111,12 @@ def night_detections(pop: Population, nid: int) -> tuple[Table, I64]:
     """All alerts of the night (exactly n_alerts rows, time-ordered) and the dropped candidate codes."""
     seed, n = pop.seed, pop.n_alerts
     visits = night_visits(seed, nid)
-    real = concat([measure(seed, objs, visits, *join_visits(objs, visits), detected_only=True)
-                   for objs in objects_for_night(pop, nid)])
+    real = concat(
+        [
+            measure(seed, objs, visits, *join_visits(objs, visits), detected_only=True)
+            for objs in objects_for_night(pop, nid)
+        ]
+    )
     n_bogus = min(n, round(SHARE[Kind.BOGUS] * n))
     n_real = n - n_bogus
     codes = real["hid"] * CODE + real["vid"]
@@ -140,15 +153,35 @@ def bogus(seed: int, nid: int, count: int, visits: Visits, key0: int) -> Table:
     rcid, xpos, ypos = readout(fu, fv)
     zeros = np.zeros(count)
     return {
-        "key": keys, "hid": keys, "kind": np.full(count, int(Kind.BOGUS), dtype=np.int64), "ra": ra,
-        "dec": dec, "field": visits.field[vi], "rcid": rcid, "xpos": xpos, "ypos": ypos,
-        "sgscore": uniform(seed, 56, keys), "distnr": 0.3 + 6.0 * uniform(seed, 57, keys),
-        "magnr": 12.0 + 10.0 * uniform(seed, 58, keys), "m0": mag, "color": zeros, "p1": zeros,
-        "p2": zeros, "t0": zeros, "jdstart": visits.jd[vi], "ndet_rate": zeros,
-        "cov_ratio": 1.5 + 2.5 * uniform(seed, 59, keys), "vid": visits.vid[vi], "jd": visits.jd[vi],
-        "fid": visits.fid[vi], "diffmaglim": lim, "seeing": visits.seeing[vi],
-        "magzpsci": visits.magzpsci[vi], "programpi": visits.programpi[vi],
-        "flux": sign * flux(mag), "sigflux": flux(lim) / 5.0,
+        "key": keys,
+        "hid": keys,
+        "kind": np.full(count, int(Kind.BOGUS), dtype=np.int64),
+        "ra": ra,
+        "dec": dec,
+        "field": visits.field[vi],
+        "rcid": rcid,
+        "xpos": xpos,
+        "ypos": ypos,
+        "sgscore": uniform(seed, 56, keys),
+        "distnr": 0.3 + 6.0 * uniform(seed, 57, keys),
+        "magnr": 12.0 + 10.0 * uniform(seed, 58, keys),
+        "m0": mag,
+        "color": zeros,
+        "p1": zeros,
+        "p2": zeros,
+        "t0": zeros,
+        "jdstart": visits.jd[vi],
+        "ndet_rate": zeros,
+        "cov_ratio": 1.5 + 2.5 * uniform(seed, 59, keys),
+        "vid": visits.vid[vi],
+        "jd": visits.jd[vi],
+        "fid": visits.fid[vi],
+        "diffmaglim": lim,
+        "seeing": visits.seeing[vi],
+        "magzpsci": visits.magzpsci[vi],
+        "programpi": visits.programpi[vi],
+        "flux": sign * flux(mag),
+        "sigflux": flux(lim) / 5.0,
         "refmag": np.full(count, np.inf),
     }
 

@@ -38,13 +38,33 @@ class Kind(IntEnum):
 
 # Share of a night's alerts per class, and the yield that turns a share into a population size:
 # alerts per object and night (persistent classes, asteroids) or per object lifetime (SN, microlensing).
-SHARE = {Kind.RRLYR: 0.16, Kind.LPV: 0.12, Kind.AGN: 0.12, Kind.SN: 0.27, Kind.ULENS: 0.03,
-         Kind.ASTEROID: 0.14, Kind.BOGUS: 0.16}
-YIELD = {Kind.RRLYR: 0.31, Kind.LPV: 0.405, Kind.AGN: 0.165, Kind.SN: 20.3, Kind.ULENS: 16.4,
-         Kind.ASTEROID: 0.27}
+SHARE = {
+    Kind.RRLYR: 0.16,
+    Kind.LPV: 0.12,
+    Kind.AGN: 0.12,
+    Kind.SN: 0.27,
+    Kind.ULENS: 0.03,
+    Kind.ASTEROID: 0.14,
+    Kind.BOGUS: 0.16,
+}
+YIELD = {
+    Kind.RRLYR: 0.31,
+    Kind.LPV: 0.405,
+    Kind.AGN: 0.165,
+    Kind.SN: 20.3,
+    Kind.ULENS: 16.4,
+    Kind.ASTEROID: 0.27,
+}
 MARGIN = 1.2  # draw this many more real candidates than needed; the surplus is not alerted
-KEY_BASE = {Kind.RRLYR: 0, Kind.LPV: 300_000_000, Kind.AGN: 600_000_000, Kind.SN: 1_000_000_000,
-            Kind.ULENS: 2_000_000_000, Kind.BOGUS: 3_000_000_000, Kind.ASTEROID: 4_000_000_000}
+KEY_BASE = {
+    Kind.RRLYR: 0,
+    Kind.LPV: 300_000_000,
+    Kind.AGN: 600_000_000,
+    Kind.SN: 1_000_000_000,
+    Kind.ULENS: 2_000_000_000,
+    Kind.BOGUS: 3_000_000_000,
+    Kind.ASTEROID: 4_000_000_000,
+}
 ORBIT_BASE = 5_000_000_000  # asteroid orbits; each asteroid detection gets a new objectId key
 SLOT = 100_000  # keys per day slot
 SLOT_DAYS = {Kind.SN: (-300, 0), Kind.ULENS: (-125, 125)}  # slots that can be alive on a night
@@ -131,29 +151,54 @@ def draw(seed: int, kind: Kind, keys: I64, *, day: I64 | None = None, jd: float 
 
     sin_lo = np.sin(np.radians(SOUTH_LIMIT + 0.01))
     t = {
-        "key": keys, "hid": keys, "kind": np.full(n, int(kind), dtype=np.int64),
-        "ra": 360.0 * u(1), "dec": np.degrees(np.arcsin(sin_lo + (1.0 - sin_lo) * u(2))),
-        "sgscore": 0.85 + 0.15 * u(3), "distnr": 0.04 + 0.3 * u(4),
-        "jdstart": ZTF_START_JD + 650.0 * u(5), "ndet_rate": 0.05 + 0.45 * u(6),
+        "key": keys,
+        "hid": keys,
+        "kind": np.full(n, int(kind), dtype=np.int64),
+        "ra": 360.0 * u(1),
+        "dec": np.degrees(np.arcsin(sin_lo + (1.0 - sin_lo) * u(2))),
+        "sgscore": 0.85 + 0.15 * u(3),
+        "distnr": 0.04 + 0.3 * u(4),
+        "jdstart": ZTF_START_JD + 650.0 * u(5),
+        "ndet_rate": 0.05 + 0.45 * u(6),
         "cov_ratio": 1.5 + 2.5 * u(7),
-        "p1": np.zeros(n), "p2": np.zeros(n), "t0": np.zeros(n),
+        "p1": np.zeros(n),
+        "p2": np.zeros(n),
+        "t0": np.zeros(n),
     }
     if kind is Kind.RRLYR:
-        t |= {"m0": 14.5 + 5.0 * u(10), "color": 0.15 + 0.2 * u(11), "p1": 0.3 + 0.6 * u(12),
-              "p2": 0.3 + 0.7 * u(13)}
+        t |= {
+            "m0": 14.5 + 5.0 * u(10),
+            "color": 0.15 + 0.2 * u(11),
+            "p1": 0.3 + 0.6 * u(12),
+            "p2": 0.3 + 0.7 * u(13),
+        }
         t["t0"] = t["p1"] * u(14)
     elif kind is Kind.LPV:
-        t |= {"m0": 13.5 + 5.0 * u(10), "color": 1.0 + 1.0 * u(11), "p1": 80.0 + 420.0 * u(12),
-              "p2": 0.5 + 2.0 * u(13)}
+        t |= {
+            "m0": 13.5 + 5.0 * u(10),
+            "color": 1.0 + 1.0 * u(11),
+            "p1": 80.0 + 420.0 * u(12),
+            "p2": 0.5 + 2.0 * u(13),
+        }
         t["t0"] = t["p1"] * u(14)
     elif kind is Kind.AGN:
-        t |= {"m0": 17.0 + 3.0 * u(10), "color": 0.2 + 0.3 * u(11), "p1": 50.0 + 350.0 * u(12),
-              "p2": 0.08 + 0.25 * u(13), "sgscore": 0.2 + 0.7 * u(3), "distnr": 0.1 + 0.4 * u(4)}
+        t |= {
+            "m0": 17.0 + 3.0 * u(10),
+            "color": 0.2 + 0.3 * u(11),
+            "p1": 50.0 + 350.0 * u(12),
+            "p2": 0.08 + 0.25 * u(13),
+            "sgscore": 0.2 + 0.7 * u(3),
+            "distnr": 0.1 + 0.4 * u(4),
+        }
     elif kind is Kind.SN:
         assert day is not None
         t |= draw_timing(seed, kind, keys, day)
-        t |= {"color": -0.15 + 0.3 * u(11), "sgscore": 0.25 * u(3), "distnr": 0.3 + 2.7 * u(4),
-              "magnr": 18.0 + 3.5 * u(15)}
+        t |= {
+            "color": -0.15 + 0.3 * u(11),
+            "sgscore": 0.25 * u(3),
+            "distnr": 0.3 + 2.7 * u(4),
+            "magnr": 18.0 + 3.5 * u(15),
+        }
         t["jdstart"] = t["t0"] + t["p1"] * np.power(10.0, -(20.5 - t["m0"]) / 5.0)
     elif kind is Kind.ULENS:
         assert day is not None
@@ -163,9 +208,16 @@ def draw(seed: int, kind: Kind, keys: I64, *, day: I64 | None = None, jd: float 
         lam = np.radians(360.0 * u(1) - (0.08 + 0.25 * u(12)) * (jd - 2460000.5))
         beta = np.radians(np.clip(8.0 * normal(seed, 100 * int(kind) + 2, keys), -40.0, 40.0))
         t["ra"], t["dec"] = ecliptic_to_equatorial(lam, beta)
-        t |= {"m0": 17.0 + 4.3 * np.sqrt(u(10)), "color": 0.4 + 0.25 * u(11), "sgscore": u(3),
-              "distnr": 2.0 + 15.0 * u(4), "magnr": 16.0 + 6.5 * u(15), "p1": 0.08 + 0.25 * u(12),
-              "p2": 1.0 * u(1), "t0": np.full(n, jd)}
+        t |= {
+            "m0": 17.0 + 4.3 * np.sqrt(u(10)),
+            "color": 0.4 + 0.25 * u(11),
+            "sgscore": u(3),
+            "distnr": 2.0 + 15.0 * u(4),
+            "magnr": 16.0 + 6.5 * u(15),
+            "p1": 0.08 + 0.25 * u(12),
+            "p2": 1.0 * u(1),
+            "t0": np.full(n, jd),
+        }
     t.setdefault("magnr", t["m0"])
     field, fu, fv = field_grid().locate(t["ra"], t["dec"])
     t["field"] = field

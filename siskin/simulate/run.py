@@ -20,8 +20,16 @@ from siskin.simulate.schedule import night_date
 Payload = bytes | tuple[int, bytes]
 _UNIX_EPOCH_ORDINAL = 719163  # date(1970, 1, 1).toordinal()
 _RATE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:/\s*(s|sec|second|min|minute|h|hr|hour))?\s*$", re.I)
-_PER_SECOND = {"s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hr": 3600.0,
-               "hour": 3600.0}
+_PER_SECOND = {
+    "s": 1.0,
+    "sec": 1.0,
+    "second": 1.0,
+    "min": 60.0,
+    "minute": 60.0,
+    "h": 3600.0,
+    "hr": 3600.0,
+    "hour": 3600.0,
+}
 
 
 def parse_rate(text: str) -> float:

@@ -44,12 +44,38 @@ from siskin.simulate.schedule import night_id, year_of_jd
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "alerts" / "schemas" / "ztf" / "4.02" / "alert.avsc"
 PUBLISHER = "ZTF (www.ztf.caltech.edu)"
-TOP_FIELDS = ["schemavsn", "publisher", "objectId", "candid", "candidate", "prv_candidates", "fp_hists",
-              "cutoutScience", "cutoutTemplate", "cutoutDifference"]
+TOP_FIELDS = [
+    "schemavsn",
+    "publisher",
+    "objectId",
+    "candid",
+    "candidate",
+    "prv_candidates",
+    "fp_hists",
+    "cutoutScience",
+    "cutoutTemplate",
+    "cutoutDifference",
+]
 BATCH = 2048
 FP_EPOCHS = 10  # fp_hists keeps the most recent forced-photometry epochs
-_UL_FIELDS = {"jd", "fid", "pid", "diffmaglim", "pdiffimfilename", "programpi", "programid", "nid", "rcid",
-              "field", "magzpsci", "magzpsciunc", "magzpscirms", "clrcoeff", "clrcounc", "rbversion"}
+_UL_FIELDS = {
+    "jd",
+    "fid",
+    "pid",
+    "diffmaglim",
+    "pdiffimfilename",
+    "programpi",
+    "programid",
+    "nid",
+    "rcid",
+    "field",
+    "magzpsci",
+    "magzpsciunc",
+    "magzpscirms",
+    "clrcoeff",
+    "clrcounc",
+    "rbversion",
+}
 
 
 @lru_cache(maxsize=1)
@@ -111,8 +137,10 @@ def encoder(seed: int) -> Encoder:
     records = named_records(schema)
     sync = hashlib.md5(f"siskin.simulate:{seed}".encode()).digest()
     return Encoder(
-        header=container_header(schema, sync), sync=sync,
-        candidate=flat_fields(records["candidate"]), prv=flat_fields(records["prv_candidate"]),
+        header=container_header(schema, sync),
+        sync=sync,
+        candidate=flat_fields(records["candidate"]),
+        prv=flat_fields(records["prv_candidate"]),
         fp=flat_fields(records["fp_hist"]),
     )
 
@@ -123,7 +151,7 @@ def object_ids(keys: np.ndarray, jdstart: np.ndarray) -> list[str]:
     digits = np.stack([(perm // 26**k) % 26 for k in range(6, -1, -1)], axis=1).astype(np.uint8) + 97
     letters = digits.tobytes().decode("ascii")
     years = (year_of_jd(jdstart) % 100).tolist()
-    return [f"ZTF{y:02d}{letters[7 * i: 7 * i + 7]}" for i, y in enumerate(years)]
+    return [f"ZTF{y:02d}{letters[7 * i : 7 * i + 7]}" for i, y in enumerate(years)]
 
 
 def _history_stats(rows: Table, hist: History) -> dict[str, np.ndarray]:
@@ -141,15 +169,19 @@ def _history_stats(rows: Table, hist: History) -> dict[str, np.ndarray]:
     before = np.floor(np.maximum(rows["jd"] - 30.0 - jdstart, 0.0) * rows["ndet_rate"]).astype(np.int64)
     ndet = np.where(single, 1, before + ndet_prv + 1)
     cover = np.round((rows["jd"] - ZTF_START_JD) * 0.25 * rows["cov_ratio"]).astype(np.int64)
-    return {"ndethist": ndet, "ncovhist": np.maximum(cover, ndet + ndet // 5),
-            "jdstarthist": jdstart, "jdendhist": rows["jd"]}
+    return {
+        "ndethist": ndet,
+        "ncovhist": np.maximum(cover, ndet + ndet // 5),
+        "jdstarthist": jdstart,
+        "jdendhist": rows["jd"],
+    }
 
 
 def _union_array(flat: bytes, offsets: np.ndarray, start: int, stop: int) -> bytes:
     """A ["null", array] union holding rows start..stop of an encoded table (null when empty)."""
     if stop <= start:
         return b"\x00"
-    return b"\x02" + encode_long(stop - start) + flat[offsets[start]:offsets[stop]] + b"\x00"
+    return b"\x02" + encode_long(stop - start) + flat[offsets[start] : offsets[stop]] + b"\x00"
 
 
 def _stamp_args(seed: int, rows: Table, cand: dict[str, Any]) -> list[dict[str, Any]]:
@@ -169,13 +201,19 @@ def _stamp_args(seed: int, rows: Table, cand: dict[str, Any]) -> list[dict[str, 
         "ref_mag": template_mag,
         "template_variant": hash64(seed, 73, rows["hid"], rows["fid"]) % np.uint64(1 << 16),
     }
-    lists = [col.astype(np.int64).tolist() if col.dtype == np.uint64 else col.tolist()
-             for col in columns.values()]
+    lists = [
+        col.astype(np.int64).tolist() if col.dtype == np.uint64 else col.tolist() for col in columns.values()
+    ]
     return [dict(zip(columns, values, strict=True)) for values in zip(*lists, strict=True)]
 
 
-def _encode_batch(pop: Population, nid: int, rows: Table, tonight: NightIndex, enc: Encoder,
-                  ) -> Iterator[tuple[int, bytes]]:
+def _encode_batch(
+    pop: Population,
+    nid: int,
+    rows: Table,
+    tonight: NightIndex,
+    enc: Encoder,
+) -> Iterator[tuple[int, bytes]]:
     """Encode a batch of alerts (rows in time order) with their histories and cutouts."""
     seed, n = pop.seed, len(rows["jd"])
     hist = history(pop, nid, rows, tonight)
@@ -202,15 +240,25 @@ def _encode_batch(pop: Population, nid: int, rows: Table, tonight: NightIndex, e
         candid, pid = candids[i], pids[i]
         sci, ref, diff = stamps(**stamp_args[i])
         diff_name = f"candid{candid}_pid{pid}_targ_{'scimref' if positive[i] else 'refmsci'}.fits.gz"
-        record = b"".join((
-            head, encode_bytes(ids[i].encode()), encode_long(candid),
-            cand_flat[cand_off[i]:cand_off[i + 1]],
-            _union_array(prv_flat, prv_off, start[i], stop[i]),
-            _union_array(fp_flat, fp_off, fp_start[i], stop[i]),
-            b"\x02", encode_bytes(f"candid{candid}_pid{pid}_targ_sci.fits.gz".encode()), encode_bytes(sci),
-            b"\x02", encode_bytes(f"candid{candid}_ref.fits.gz".encode()), encode_bytes(ref),
-            b"\x02", encode_bytes(diff_name.encode()), encode_bytes(diff),
-        ))
+        record = b"".join(
+            (
+                head,
+                encode_bytes(ids[i].encode()),
+                encode_long(candid),
+                cand_flat[cand_off[i] : cand_off[i + 1]],
+                _union_array(prv_flat, prv_off, start[i], stop[i]),
+                _union_array(fp_flat, fp_off, fp_start[i], stop[i]),
+                b"\x02",
+                encode_bytes(f"candid{candid}_pid{pid}_targ_sci.fits.gz".encode()),
+                encode_bytes(sci),
+                b"\x02",
+                encode_bytes(f"candid{candid}_ref.fits.gz".encode()),
+                encode_bytes(ref),
+                b"\x02",
+                encode_bytes(diff_name.encode()),
+                encode_bytes(diff),
+            )
+        )
         yield candid, enc.header + container_block(record, enc.sync)
 
 

@@ -63,8 +63,11 @@ def discover(paths: list[str]) -> list[FoundFile]:
         info = fs.get_file_info(root)
         if info.type == pafs.FileType.NotFound:
             raise ConfigurationError(f"input path {p} does not exist")
-        infos = [info] if info.type == pafs.FileType.File else fs.get_file_info(
-            pafs.FileSelector(root, recursive=True))
+        infos = (
+            [info]
+            if info.type == pafs.FileType.File
+            else fs.get_file_info(pafs.FileSelector(root, recursive=True))
+        )
         prefix = p[: len(p) - len(root)] if "://" in p else ""
         for i in infos:
             if i.type == pafs.FileType.File and _wanted(i.path):
@@ -114,9 +117,14 @@ class FilesPartition(InputPartition):
 def _batch(rows: list[tuple[str, str | None, datetime, bytes]]) -> pa.RecordBatch:
     paths, members, mtimes, payloads = zip(*rows, strict=True)
     return pa.RecordBatch.from_arrays(
-        [pa.array(paths, pa.string()), pa.array(members, pa.string()),
-         pa.array(mtimes, pa.timestamp("us", tz="UTC")), pa.array(payloads, pa.binary())],
-        names=["file_path", "file_member", "file_mtime", "payload"])
+        [
+            pa.array(paths, pa.string()),
+            pa.array(members, pa.string()),
+            pa.array(mtimes, pa.timestamp("us", tz="UTC")),
+            pa.array(payloads, pa.binary()),
+        ],
+        names=["file_path", "file_member", "file_mtime", "payload"],
+    )
 
 
 def read_found(files: list[FoundFile]) -> Iterator[pa.RecordBatch]:
@@ -131,7 +139,11 @@ def read_found(files: list[FoundFile]) -> Iterator[pa.RecordBatch]:
             else:
                 with tarfile.open(fileobj=stream, mode="r|*") as tar:
                     for member in tar:
-                        if member.isfile() and _wanted(member.name) and not member.name.endswith(ARCHIVE_SUFFIXES):
+                        if (
+                            member.isfile()
+                            and _wanted(member.name)
+                            and not member.name.endswith(ARCHIVE_SUFFIXES)
+                        ):
                             data = tar.extractfile(member)
                             rows.append((f.path, member.name, mtime, data.read() if data else b""))
                             if len(rows) >= MEMBERS_PER_BATCH:
@@ -178,7 +190,7 @@ class ArchiveStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return {"index": max(begin, end)}
 
     def partitions(self, start: dict, end: dict) -> list[FilesPartition]:
-        entries = self.manifest.entries[int(start["index"]): int(end["index"])]
+        entries = self.manifest.entries[int(start["index"]) : int(end["index"])]
         parts: list[FilesPartition] = []
         loose: list[FoundFile] = []
         for f in entries:

@@ -32,9 +32,20 @@ CLUSTER_TOML = ROOT / "deploy" / "siskin.cluster.toml"
 SISKIN_DOCKERFILE = "deploy/Dockerfile"
 
 CLUSTER_SERVICES = {
-    "kafka", "kafka-init", "spark-master", "spark-worker", "bronze-kafka", "silver", "gold",
-    "postgres", "airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-    "minio", "minio-init",
+    "kafka",
+    "kafka-init",
+    "spark-master",
+    "spark-worker",
+    "bronze-kafka",
+    "silver",
+    "gold",
+    "postgres",
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "minio",
+    "minio-init",
 }
 STREAMING_STAGES = ("bronze-kafka", "silver", "gold")
 
@@ -59,8 +70,11 @@ def _environment(service: dict[str, Any]) -> dict[str, str]:
 
 def _siskin_services(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The services running the project image (built from deploy/Dockerfile)."""
-    return {name: svc for name, svc in services.items()
-            if isinstance(svc.get("build"), dict) and svc["build"].get("dockerfile") == SISKIN_DOCKERFILE}
+    return {
+        name: svc
+        for name, svc in services.items()
+        if isinstance(svc.get("build"), dict) and svc["build"].get("dockerfile") == SISKIN_DOCKERFILE
+    }
 
 
 def _siskin_env(services: dict[str, dict[str, Any]]) -> dict[str, str]:
@@ -83,12 +97,13 @@ def _settings_field(env_name: str) -> tuple[list[str], FieldInfo]:
     parts = env_name.removeprefix("SISKIN_").lower().split("__")
     model: type[BaseModel] = Settings
     for depth, part in enumerate(parts):
-        assert part in model.model_fields, f"{env_name}: {'.'.join(parts[:depth + 1])} is not a Settings key"
+        assert part in model.model_fields, f"{env_name}: {'.'.join(parts[: depth + 1])} is not a Settings key"
         info = model.model_fields[part]
         if depth < len(parts) - 1:
             nested = info.annotation
             assert isinstance(nested, type) and issubclass(nested, BaseModel), (
-                f"{env_name}: {'.'.join(parts[:depth + 1])} has no nested keys")
+                f"{env_name}: {'.'.join(parts[: depth + 1])} has no nested keys"
+            )
             model = nested
     return parts, info
 
@@ -125,16 +140,19 @@ def _compose_cli() -> list[str] | None:
 
 # --- the compose tool itself, where installed ---
 
+
 def test_compose_cli_accepts_the_file() -> None:
     cli = _compose_cli()
     if cli is None:
         pytest.skip("neither docker-compose nor `docker compose` is installed: only the schema checks ran")
-    result = subprocess.run([*cli, "-f", str(COMPOSE), "config", "-q"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [*cli, "-f", str(COMPOSE), "config", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
 
 
 # --- services ---
+
 
 def test_every_cluster_service_is_described(services: dict[str, dict[str, Any]]) -> None:
     assert CLUSTER_SERVICES <= set(services), f"missing: {sorted(CLUSTER_SERVICES - set(services))}"
@@ -145,21 +163,25 @@ def test_kafka_runs_in_kraft_mode_without_zookeeper(services: dict[str, dict[str
     assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
     assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"]
     assert "KAFKA_ZOOKEEPER_CONNECT" not in env
-    assert not [name for name, svc in services.items()
-                if "zookeeper" in name or "zookeeper" in str(svc.get("image", ""))]
+    assert not [
+        name
+        for name, svc in services.items()
+        if "zookeeper" in name or "zookeeper" in str(svc.get("image", ""))
+    ]
 
 
 def test_dependencies_wait_on_health_or_finished_init_jobs(services: dict[str, dict[str, Any]]) -> None:
     for name, svc in services.items():
         depends = svc.get("depends_on") or {}
-        for target, spec in (depends.items() if isinstance(depends, dict) else ((t, {}) for t in depends)):
+        for target, spec in depends.items() if isinstance(depends, dict) else ((t, {}) for t in depends):
             assert target in services, f"{name} depends on unknown service {target}"
             condition = (spec or {}).get("condition", "service_started")
             if condition == "service_healthy":
                 assert "healthcheck" in services[target], f"{name} waits for {target} healthy: no healthcheck"
             if condition == "service_completed_successfully":
                 assert target.endswith("-init") and services[target].get("restart") == "no", (
-                    f"{name} waits for {target} to finish: it must be a one-shot -init job")
+                    f"{name} waits for {target} to finish: it must be a one-shot -init job"
+                )
 
 
 def test_long_running_services_have_healthchecks(services: dict[str, dict[str, Any]]) -> None:
@@ -190,6 +212,7 @@ def test_airflow_uses_postgres_and_mounts_the_dags(services: dict[str, dict[str,
 
 # --- Siskin settings in the compose file ---
 
+
 def test_siskin_env_vars_name_settings_keys(services: dict[str, dict[str, Any]]) -> None:
     for key in _siskin_env(services):
         if key != "SISKIN_CONFIG":  # the TOML file's path, read by Settings itself
@@ -198,16 +221,27 @@ def test_siskin_env_vars_name_settings_keys(services: dict[str, dict[str, Any]])
 
 def test_siskin_services_share_one_configuration(services: dict[str, dict[str, Any]]) -> None:
     siskin = _siskin_services(services)
-    envs = {name: {k: v for k, v in _environment(svc).items() if k.startswith(("SISKIN_", "AWS_"))}
-            for name, svc in siskin.items()}
+    envs = {
+        name: {k: v for k, v in _environment(svc).items() if k.startswith(("SISKIN_", "AWS_"))}
+        for name, svc in siskin.items()
+    }
     reference = envs["bronze-kafka"]
-    assert {"SISKIN_LAKE", "SISKIN_SPARK__MASTER", "SISKIN_KAFKA__BOOTSTRAP", "SISKIN_KAFKA__EMBEDDED",
-            "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"} <= set(reference)
+    assert {
+        "SISKIN_LAKE",
+        "SISKIN_SPARK__MASTER",
+        "SISKIN_KAFKA__BOOTSTRAP",
+        "SISKIN_KAFKA__EMBEDDED",
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_REGION",
+    } <= set(reference)
     assert {name for name, env in envs.items() if env != reference} == set()
 
 
-def test_compose_env_validates_into_settings(services: dict[str, dict[str, Any]],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compose_env_validates_into_settings(
+    services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     siskin_env = _siskin_env(services)
     _isolate_settings(monkeypatch, None)
     _set_compose_env(monkeypatch, siskin_env)
@@ -224,8 +258,9 @@ def test_compose_env_validates_into_settings(services: dict[str, dict[str, Any]]
     assert settings.delta.engine == "delta-rs"
 
 
-def test_cluster_lake_is_the_object_store(services: dict[str, dict[str, Any]],
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cluster_lake_is_the_object_store(
+    services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     _isolate_settings(monkeypatch, None)
     _set_compose_env(monkeypatch, _siskin_env(services))
     assert Settings().lake_uri == "s3://lake/siskin"
@@ -244,6 +279,7 @@ def test_siskin_commands_are_valid_cli_invocations(services: dict[str, dict[str,
 
 
 # --- files the deployment refers to ---
+
 
 def test_build_contexts_and_dockerfiles_exist(services: dict[str, dict[str, Any]]) -> None:
     for name, svc in services.items():
@@ -266,8 +302,12 @@ def test_dockerfile_copies_existing_paths() -> None:
 def test_referenced_repository_paths_exist(services: dict[str, dict[str, Any]]) -> None:
     text = COMPOSE.read_text()
     scripts = set(re.findall(r"(?:\./)?(?:jobs|dags)/[\w./-]*", text))
-    binds = {str(volume).split(":", 1)[0] for svc in services.values() for volume in svc.get("volumes") or []
-             if str(volume).startswith("./")}
+    binds = {
+        str(volume).split(":", 1)[0]
+        for svc in services.values()
+        for volume in svc.get("volumes") or []
+        if str(volume).startswith("./")
+    }
     assert "./dags" in binds and "./deploy/siskin.cluster.toml" in binds
     missing = sorted(path for path in scripts | binds if not (ROOT / path).exists())
     assert not missing, f"referenced but absent: {missing}"
@@ -281,8 +321,10 @@ def test_siskin_config_names_the_mounted_cluster_toml(services: dict[str, dict[s
 
 # --- deploy/siskin.cluster.toml ---
 
-def test_cluster_toml_loads_with_the_compose_values(services: dict[str, dict[str, Any]],
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_cluster_toml_loads_with_the_compose_values(
+    services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     siskin_env = _siskin_env(services)
     _isolate_settings(monkeypatch, CLUSTER_TOML)
     from_file = Settings()  # extra="forbid": an unknown key anywhere in the file fails here
@@ -296,8 +338,9 @@ def test_cluster_toml_loads_with_the_compose_values(services: dict[str, dict[str
             assert value(from_file) == value(from_env), key
 
 
-def test_environment_and_cluster_toml_combine(services: dict[str, dict[str, Any]],
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_and_cluster_toml_combine(
+    services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     _isolate_settings(monkeypatch, CLUSTER_TOML)
     _set_compose_env(monkeypatch, _siskin_env(services))
     settings = Settings()
@@ -306,8 +349,9 @@ def test_environment_and_cluster_toml_combine(services: dict[str, dict[str, Any]
     assert settings.kafka.embedded is False
 
 
-def test_object_store_and_kafka_agree_with_the_settings(services: dict[str, dict[str, Any]],
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_object_store_and_kafka_agree_with_the_settings(
+    services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     _isolate_settings(monkeypatch, CLUSTER_TOML)
     settings = Settings()
     aws = _environment(services["bronze-kafka"])

@@ -23,8 +23,9 @@ def engine(request: pytest.FixtureRequest, spark_session):  # noqa: ANN001
 
 
 def _frame(spark, start: int, n: int):  # noqa: ANN001, ANN202
-    return spark.range(start, start + n).selectExpr("id", "cast(id % 3 as int) as night",
-                                                    "repeat('x', 50) as payload")
+    return spark.range(start, start + n).selectExpr(
+        "id", "cast(id % 3 as int) as night", "repeat('x', 50) as payload"
+    )
 
 
 def test_batch_append_is_idempotent_per_app_version(engine, spark_session, tmp_path: Path) -> None:
@@ -54,8 +55,13 @@ def test_stream_reads_each_commit_once_and_resumes(engine, spark_session, tmp_pa
         seen.extend(r.id for r in df.select("id").collect())
 
     def run_once() -> None:
-        q = (engine.read_stream(spark_session, uri, max_files=2).writeStream.foreachBatch(collect)
-             .option("checkpointLocation", ckpt).trigger(availableNow=True).start())
+        q = (
+            engine.read_stream(spark_session, uri, max_files=2)
+            .writeStream.foreachBatch(collect)
+            .option("checkpointLocation", ckpt)
+            .trigger(availableNow=True)
+            .start()
+        )
         q.awaitTermination()
 
     run_once()
@@ -65,7 +71,9 @@ def test_stream_reads_each_commit_once_and_resumes(engine, spark_session, tmp_pa
     assert sorted(seen) == list(range(35))
 
 
-def test_stream_sink_commits_once_per_batch_with_checkpoint_app_id(engine, spark_session, tmp_path: Path) -> None:
+def test_stream_sink_commits_once_per_batch_with_checkpoint_app_id(
+    engine, spark_session, tmp_path: Path
+) -> None:
     from siskin.lake.checkpoints import checkpoint_app_id
 
     src, dst, ckpt = str(tmp_path / "src"), str(tmp_path / "dst"), str(tmp_path / "ckpt")
@@ -73,8 +81,17 @@ def test_stream_sink_commits_once_per_batch_with_checkpoint_app_id(engine, spark
     app = checkpoint_app_id(ckpt, "copy")
     assert checkpoint_app_id(ckpt, "copy") == app  # stable for one checkpoint
     assert checkpoint_app_id(str(tmp_path / "other"), "copy") != app  # a reset checkpoint gets a new id
-    q = engine.write_stream(engine.read_stream(spark_session, src, max_files=100), dst, partition_by=("night",),
-                            checkpoint=ckpt, app_id=app).trigger(availableNow=True).start()
+    q = (
+        engine.write_stream(
+            engine.read_stream(spark_session, src, max_files=100),
+            dst,
+            partition_by=("night",),
+            checkpoint=ckpt,
+            app_id=app,
+        )
+        .trigger(availableNow=True)
+        .start()
+    )
     q.awaitTermination()
     assert engine.read(spark_session, dst).count() == 40
     assert DeltaTable(dst).transaction_version(app) == 0
@@ -85,9 +102,18 @@ def test_replay_commits_are_skipped_when_asked(tmp_path: Path) -> None:
 
     uri = str(tmp_path / "t")
     table = pa.table({"a": [1, 2], "night": pa.array([1, 2], pa.int32())})
-    commit_files(uri, write_data_files(table, uri, ("night",)), table.schema, ["night"], app_id="x", version=0)
-    commit_files(uri, write_data_files(table, uri, ("night",)), table.schema, ["night"], app_id="r", version=0,
-                 metadata={"siskin.replay": "true"})
+    commit_files(
+        uri, write_data_files(table, uri, ("night",)), table.schema, ["night"], app_id="x", version=0
+    )
+    commit_files(
+        uri,
+        write_data_files(table, uri, ("night",)),
+        table.schema,
+        ["night"],
+        app_id="r",
+        version=0,
+        metadata={"siskin.replay": "true"},
+    )
     assert len(data_files_of(read_commit(uri, 2), skip_replay=True)) == 0
     assert len(data_files_of(read_commit(uri, 2), skip_replay=False)) == 2
     assert len(data_files_of(read_commit(uri, 1), skip_replay=True)) == 2

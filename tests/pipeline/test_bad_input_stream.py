@@ -12,13 +12,13 @@ from pathlib import Path
 
 import fastavro
 import pyarrow.compute as pc
-import pytest
 from deltalake import DeltaTable
 
-from siskin.broker.testing import embedded_broker  # noqa: F401
 from siskin.config import Settings
 
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "siskin" / "alerts" / "schemas" / "ztf" / "4.02" / "alert.avsc"
+SCHEMA_FILE = (
+    Path(__file__).resolve().parents[2] / "siskin" / "alerts" / "schemas" / "ztf" / "4.02" / "alert.avsc"
+)
 
 
 def _encode(record: dict, schema: dict) -> bytes:
@@ -46,8 +46,12 @@ def bad_corpus(good: bytes) -> dict[str, bytes]:
             f["type"] = ["null", "long"]
     no_candid = copy.deepcopy(record)
     no_candid["candid"] = None
-    other = {"type": "record", "name": "weather", "namespace": "obs",
-             "fields": [{"name": "station", "type": "string"}, {"name": "temp", "type": "double"}]}
+    other = {
+        "type": "record",
+        "name": "weather",
+        "namespace": "obs",
+        "fields": [{"name": "station", "type": "string"}, {"name": "temp", "type": "double"}],
+    }
     return {
         "truncated": good[: len(good) // 2],
         "not_avro": b"\x7f" + random.Random(5).randbytes(1999),  # not 0x00 (Confluent) nor "Obj"
@@ -60,8 +64,9 @@ def bad_corpus(good: bytes) -> dict[str, bytes]:
     }
 
 
-def test_bad_messages_become_rejects_and_good_ones_still_land(embedded_broker, spark_session,  # noqa: F811
-                                                              tmp_path: Path) -> None:
+def test_bad_messages_become_rejects_and_good_ones_still_land(
+    embedded_broker, spark_session, tmp_path: Path
+) -> None:
     from siskin.pipeline.lakehouse import Lakehouse
     from siskin.simulate.ztf import simulate_night_records
     from siskin.sources.kafka_publish import publish
@@ -77,8 +82,9 @@ def test_bad_messages_become_rejects_and_good_ones_still_land(embedded_broker, s
     settings = Settings(lake=tmp_path / "lake", decode={"max_alert_bytes": 200_000})
     house = Lakehouse(settings, spark_session)
     house.ensure_tables()
-    house.start_bronze_kafka(available_now=True, bootstrap=embedded_broker.bootstrap, topics=[topic],
-                             starting_offsets="earliest").awaitTermination()
+    house.start_bronze_kafka(
+        available_now=True, bootstrap=embedded_broker.bootstrap, topics=[topic], starting_offsets="earliest"
+    ).awaitTermination()
     house.run_downstream_available_now()
 
     silver = DeltaTable(str(tmp_path / "lake" / "silver" / "alerts")).to_pyarrow_table(columns=["candid"])
@@ -92,5 +98,10 @@ def test_bad_messages_become_rejects_and_good_ones_still_land(embedded_broker, s
         assert got == expected, (kind, got)
     assert rejects["reason"].str.len().min() > 10
     assert rejects["payload"].map(len).tolist() == rejects["payload_size"].tolist()
-    assert pc.all(pc.is_valid(DeltaTable(str(tmp_path / "lake" / "silver" / "rejects"))
-                              .to_pyarrow_table(columns=["offset"]).column("offset"))).as_py()
+    assert pc.all(
+        pc.is_valid(
+            DeltaTable(str(tmp_path / "lake" / "silver" / "rejects"))
+            .to_pyarrow_table(columns=["offset"])
+            .column("offset")
+        )
+    ).as_py()

@@ -18,8 +18,6 @@ import pyarrow.compute as pc
 import pytest
 from deltalake import DeltaTable
 
-from siskin.broker.testing import embedded_broker  # noqa: F401
-
 pytestmark = pytest.mark.slow
 
 ALERTS = 3000
@@ -27,16 +25,31 @@ KILLS = 5
 
 
 def _ingest(lake: Path, bootstrap: str, topic: str, *extra: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SISKIN_LAKE": str(lake), "PYSPARK_PYTHON": sys.executable,
-           "SISKIN_KAFKA__MAX_ALERTS_PER_TRIGGER": "400", "SISKIN_STREAM__TRIGGER_SECONDS": "0.5",
-           "SISKIN_SPARK__SHUFFLE_PARTITIONS": "2"}
-    cmd = [sys.executable, "-m", "siskin.cli.main", "ingest", "kafka", "--topic", topic, "--bootstrap", bootstrap,
-           *extra]
+    env = {
+        **os.environ,
+        "SISKIN_LAKE": str(lake),
+        "PYSPARK_PYTHON": sys.executable,
+        "SISKIN_KAFKA__MAX_ALERTS_PER_TRIGGER": "400",
+        "SISKIN_STREAM__TRIGGER_SECONDS": "0.5",
+        "SISKIN_SPARK__SHUFFLE_PARTITIONS": "2",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "siskin.cli.main",
+        "ingest",
+        "kafka",
+        "--topic",
+        topic,
+        "--bootstrap",
+        bootstrap,
+        *extra,
+    ]
     log = (lake.parent / "ingest.log").open("ab")
     return subprocess.Popen(cmd, env=env, stdout=log, stderr=log, start_new_session=True)
 
 
-def test_sigkill_during_streaming_loses_and_duplicates_nothing(embedded_broker, tmp_path: Path) -> None:  # noqa: F811
+def test_sigkill_during_streaming_loses_and_duplicates_nothing(embedded_broker, tmp_path: Path) -> None:
     from siskin.simulate.ztf import simulate_night_records
     from siskin.sources.kafka_publish import publish
 
@@ -50,22 +63,25 @@ def test_sigkill_during_streaming_loses_and_duplicates_nothing(embedded_broker, 
     chunk = ALERTS // (KILLS + 1)
     for round_ in range(KILLS):
         # publish more while the previous process is dead, then start and kill at a random point
-        part = records[round_ * chunk:(round_ + 1) * chunk]
+        part = records[round_ * chunk : (round_ + 1) * chunk]
         published["n"] += publish((p for _, p in part), topic, embedded_broker.bootstrap).messages
         proc = _ingest(lake, embedded_broker.bootstrap, topic)
         time.sleep(rng.uniform(12.0, 30.0))
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-    rest = records[KILLS * chunk:]
+    rest = records[KILLS * chunk :]
     published["n"] += publish((p for _, p in rest), topic, embedded_broker.bootstrap).messages
     assert published["n"] == ALERTS
     final = _ingest(lake, embedded_broker.bootstrap, topic, "--available-now")
     assert final.wait(timeout=900) == 0, (tmp_path / "ingest.log").read_text()[-3000:]
 
     bronze = DeltaTable(str(lake / "bronze" / "alerts")).to_pyarrow_table(
-        columns=["topic", "partition", "offset"])
-    positions = {(t, p, o) for t, p, o in zip(*(bronze.column(c).to_pylist() for c in bronze.column_names),
-                                               strict=True)}
+        columns=["topic", "partition", "offset"]
+    )
+    positions = {
+        (t, p, o)
+        for t, p, o in zip(*(bronze.column(c).to_pylist() for c in bronze.column_names), strict=True)
+    }
     assert bronze.num_rows == ALERTS and len(positions) == ALERTS
     silver = DeltaTable(str(lake / "silver" / "alerts")).to_pyarrow_table(columns=["candid"])
     assert silver.num_rows == ALERTS

@@ -63,7 +63,9 @@ def test_all_ztf_schema_versions_decode(real_lake) -> None:
 
 def test_bronze_keeps_the_received_bytes_exactly(real_lake, ztf_alert_dir: Path) -> None:
     bronze = _table(real_lake, "bronze.alerts")
-    by_path = dict(zip(bronze.column("file_path").to_pylist(), bronze.column("sha256").to_pylist(), strict=True))
+    by_path = dict(
+        zip(bronze.column("file_path").to_pylist(), bronze.column("sha256").to_pylist(), strict=True)
+    )
     for path in sorted(ztf_alert_dir.rglob("*.avro")):
         assert by_path[str(path)] == hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -97,11 +99,22 @@ def test_gold_has_one_row_per_object_and_counts_every_alert(real_lake) -> None:
 def test_sql_and_lightcurves_view(real_lake) -> None:
     from siskin.query.sql import run_sql
 
-    count = run_sql(real_lake.spark, real_lake.engine, real_lake.settings.lake_uri,
-                    "SELECT count(*) AS n FROM silver.alerts").collect()[0]["n"]
+    count = run_sql(
+        real_lake.spark,
+        real_lake.engine,
+        real_lake.settings.lake_uri,
+        "SELECT count(*) AS n FROM silver.alerts",
+    ).collect()[0]["n"]
     assert count == _table(real_lake, "silver.alerts").num_rows
-    kinds = {r["kind"] for r in run_sql(real_lake.spark, real_lake.engine, real_lake.settings.lake_uri,
-                                         "SELECT DISTINCT kind FROM gold.lightcurves").collect()}
+    kinds = {
+        r["kind"]
+        for r in run_sql(
+            real_lake.spark,
+            real_lake.engine,
+            real_lake.settings.lake_uri,
+            "SELECT DISTINCT kind FROM gold.lightcurves",
+        ).collect()
+    }
     assert kinds == {"detection", "upper_limit"}
 
 

@@ -25,8 +25,9 @@ def test_every_alert_validates_against_the_official_schema(night1: Alerts, offic
         assert fastavro.validation.validate(alert, official_schema, raise_errors=True)
 
 
-def test_payloads_decode_with_the_official_schema_as_reader(night1_payloads: Payloads,
-                                                            official_schema: Any) -> None:
+def test_payloads_decode_with_the_official_schema_as_reader(
+    night1_payloads: Payloads, official_schema: Any
+) -> None:
     for _, payload in night1_payloads[:50]:
         (record,) = list(fastavro.reader(io.BytesIO(payload), reader_schema=official_schema))
         assert isinstance(record, dict) and record["schemavsn"] == "4.02"

@@ -14,8 +14,17 @@ from siskin.simulate import candid_of, parse_rate, write_tarball, write_to_dir
 Payloads = list[tuple[int, bytes]]
 
 
-@pytest.mark.parametrize(("text", "per_second"), [("250/s", 250.0), ("250", 250.0), ("15000/min", 250.0),
-                                                   ("2.5/s", 2.5), ("3600/h", 1.0), (" 10 / sec ", 10.0)])
+@pytest.mark.parametrize(
+    ("text", "per_second"),
+    [
+        ("250/s", 250.0),
+        ("250", 250.0),
+        ("15000/min", 250.0),
+        ("2.5/s", 2.5),
+        ("3600/h", 1.0),
+        (" 10 / sec ", 10.0),
+    ],
+)
 def test_rates_are_read_per_second(text: str, per_second: float) -> None:
     assert parse_rate(text) == pytest.approx(per_second)
 
@@ -31,8 +40,9 @@ def test_the_candid_can_be_read_back_from_a_payload(night1_payloads: Payloads) -
         assert candid_of(payload) == candid
 
 
-def test_a_folder_gets_one_complete_file_per_alert_named_by_candid(night1_payloads: Payloads, sim: Any,
-                                                                     tmp_path: Path) -> None:
+def test_a_folder_gets_one_complete_file_per_alert_named_by_candid(
+    night1_payloads: Payloads, sim: Any, tmp_path: Path
+) -> None:
     out = tmp_path / "incoming"
     assert write_to_dir(night1_payloads[:25], out, night=sim.night1) == 25
     files = sorted(out.iterdir())
@@ -45,8 +55,9 @@ def test_a_folder_also_accepts_bare_payloads(night1_payloads: Payloads, sim: Any
     assert {f.name for f in tmp_path.iterdir()} == {f"{c}.avro" for c, _ in night1_payloads[:3]}
 
 
-def test_a_tarball_is_a_reproducible_ztf_public_archive_night(night1_payloads: Payloads, sim: Any,
-                                                             tmp_path: Path) -> None:
+def test_a_tarball_is_a_reproducible_ztf_public_archive_night(
+    night1_payloads: Payloads, sim: Any, tmp_path: Path
+) -> None:
     first = tmp_path / "a"
     first.mkdir()
     assert write_tarball(night1_payloads[:10], first, night=sim.night1) == 10

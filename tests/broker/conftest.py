@@ -1,3 +1,0 @@
-"""Broker fixtures (see `siskin.broker.testing`)."""
-
-from siskin.broker.testing import embedded_broker, unique_topic  # noqa: F401
