@@ -78,7 +78,7 @@ class StreamSettings(_Section):
     """Trigger cadence and per-trigger limits of the chained bronze -> silver -> gold queries."""
 
     trigger_seconds: float = 2.0
-    max_versions_per_trigger: int = 20
+    max_files_per_trigger: int = 64
 
 
 class Settings(BaseSettings):

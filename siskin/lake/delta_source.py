@@ -5,7 +5,9 @@ Offsets are table versions: a micro-batch covers the data files added by commits
 `siskin.replay` when `skipReplay` is set, so downstream aggregates never count a row twice.
 
 Options: `path` (required), `maxFilesPerTrigger` (default 1000), `startingVersion` (default: the
-first commit), `skipReplay` ("true"/"false"), `rowsPerPartition`.
+first commit), `skipReplay` ("true"/"false"), `rowsPerPartition`, `filesOnly` ("true": emit one row
+per data file (`FILE_REF_SCHEMA`) instead of its rows, for stages that read the files in their own
+tasks so large payloads never travel through the JVM).
 """
 
 from __future__ import annotations
@@ -35,6 +37,46 @@ class DataFile:
     path: str
     partition_values: dict[str, str | None]
     rows: int | None
+
+
+FILE_REF_SCHEMA = "path string, partition_values string, rows long"
+
+
+def file_refs_batch(files: list[DataFile]) -> pa.RecordBatch:
+    """File references as one Arrow batch in `FILE_REF_SCHEMA`."""
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array([f.path for f in files], pa.string()),
+            pa.array([json.dumps(f.partition_values) for f in files], pa.string()),
+            pa.array([f.rows for f in files], pa.int64()),
+        ],
+        names=["path", "partition_values", "rows"],
+    )
+
+
+def read_file_refs(
+    table_uri: str, refs: pa.Table, *, columns: list[str] | None = None, batch_rows: int = 2000
+) -> Iterator[pa.Table]:
+    """Read the data files named by a `FILE_REF_SCHEMA` table, partition columns restored, in chunks."""
+    import pyarrow.parquet as pq
+
+    from siskin.lake.parquet_files import filesystem_for
+
+    fs, root = filesystem_for(table_uri)
+    for path, pvals in zip(
+        refs.column("path").to_pylist(), refs.column("partition_values").to_pylist(), strict=True
+    ):
+        values = json.loads(pvals) if pvals else {}
+        wanted = None if columns is None else [c for c in columns if c not in values]
+        with fs.open_input_file(f"{root}/{path}") as handle:
+            parquet = pq.ParquetFile(handle)
+            for batch in parquet.iter_batches(batch_size=batch_rows, columns=wanted):
+                table = pa.Table.from_batches([batch])
+                for col, raw in values.items():
+                    if columns is not None and col not in columns:
+                        continue
+                    table = table.append_column(col, pa.array([raw] * table.num_rows, pa.string()))
+                yield table
 
 
 class FilesPartition(InputPartition):
@@ -97,6 +139,7 @@ class DeltaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self.starting = int(options.get("startingversion", "0"))
         self.skip_replay = options.get("skipreplay", "false").lower() == "true"
         self.rows_per_partition = int(options.get("rowsperpartition", "5000"))
+        self.files_only = options.get("filesonly", "false").lower() == "true"
         self._available_now_end: int | None = None
         self._files_cache: dict[int, list[DataFile]] = {}
 
@@ -154,7 +197,10 @@ class DeltaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return [FilesPartition(g) for g in groups]
 
     def read(self, partition: FilesPartition) -> Iterator[pa.RecordBatch]:  # type: ignore[override]
-        yield from read_files(self.path, partition.files, self.schema)
+        if self.files_only:
+            yield file_refs_batch(partition.files)
+        else:
+            yield from read_files(self.path, partition.files, self.schema)
 
     def commit(self, end: dict) -> None:
         done = int(end["version"])
@@ -200,6 +246,8 @@ class DeltaStreamDataSource(DataSource):
         path = self.options.get("path")
         if not path:
             raise ConfigurationError("siskin_delta_stream needs option 'path'")
+        if str(self.options.get("filesOnly", "false")).lower() == "true":
+            return FILE_REF_SCHEMA  # type: ignore[return-value]
         arrow = pa.schema(DeltaTable(path).schema().to_arrow())
         return from_arrow_schema(arrow)
 

@@ -32,6 +32,17 @@ class DeltaEngine(Protocol):
         """A streaming DataFrame of the rows each new commit adds."""
         ...
 
+    def read_stream_files(
+        self, spark: SparkSession, uri: str, *, max_files: int, skip_replay: bool = False
+    ) -> DataFrame:
+        """What each commit adds, as data-file references where the engine can (stages then read
+        the files in their own tasks, so payloads never cross the JVM), else as rows."""
+        ...
+
+    def file_refs(self, spark: SparkSession, uri: str, night: int) -> DataFrame:
+        """One night of a table, as data-file references where the engine can, else as rows."""
+        ...
+
     def write_stream(
         self, df: DataFrame, uri: str, *, partition_by: tuple[str, ...], checkpoint: str, app_id: str
     ) -> DataStreamWriter:
@@ -74,6 +85,34 @@ class DeltaRsEngine:
             .option("skipReplay", str(skip_replay).lower())
             .load()
         )
+
+    def read_stream_files(
+        self, spark: SparkSession, uri: str, *, max_files: int, skip_replay: bool = False
+    ) -> DataFrame:
+        return (
+            spark.readStream.format("siskin_delta_stream")
+            .option("path", uri)
+            .option("filesOnly", "true")
+            .option("maxFilesPerTrigger", str(max_files))
+            .option("skipReplay", str(skip_replay).lower())
+            .load()
+        )
+
+    def file_refs(self, spark: SparkSession, uri: str, night: int) -> DataFrame:
+        import pyarrow as pa
+
+        from siskin.lake.delta_source import DataFile, file_refs_batch
+        from siskin.lake.transactions import open_table
+
+        table = open_table(uri)
+        actions = [] if table is None else pa.table(table.get_add_actions(flatten=True)).to_pylist()
+        files = [
+            DataFile(a["path"], {"night": str(night)}, a.get("num_records"))
+            for a in actions
+            if str(a.get("partition.night")) == str(night)
+        ]
+        refs = pa.Table.from_batches([file_refs_batch(files)])
+        return spark.createDataFrame(refs).repartition(max(1, min(len(files), 64)))
 
     def write_stream(
         self, df: DataFrame, uri: str, *, partition_by: tuple[str, ...], checkpoint: str, app_id: str
@@ -147,6 +186,16 @@ class DeltaSparkEngine:
             .option("skipChangeCommits", "true")
             .load(uri)
         )
+
+    def read_stream_files(
+        self, spark: SparkSession, uri: str, *, max_files: int, skip_replay: bool = False
+    ) -> DataFrame:
+        return self.read_stream(spark, uri, max_files=max_files, skip_replay=skip_replay)
+
+    def file_refs(self, spark: SparkSession, uri: str, night: int) -> DataFrame:
+        from pyspark.sql import functions as F
+
+        return self.read(spark, uri).filter(F.col("night") == night)
 
     def write_stream(
         self, df: DataFrame, uri: str, *, partition_by: tuple[str, ...], checkpoint: str, app_id: str

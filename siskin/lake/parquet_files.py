@@ -109,17 +109,14 @@ def split_by_partition(
         yield tuple(row[c] for c in partition_by), table.filter(mask).drop_columns(list(partition_by))
 
 
-def write_data_files(
+def _write_chunks(
     table: pa.Table,
     table_uri: str,
     partition_by: tuple[str, ...],
-    *,
-    target_rows: int = 20000,
-    compression: str = "zstd",
-) -> list[FileAdd]:
-    """Write `table` under `table_uri` as Parquet files, one folder per partition value."""
+    target_rows: int,
+    compression: str | dict[str, str],
+) -> Iterable[tuple[FileAdd, pa.Table]]:
     fs, root = filesystem_for(table_uri)
-    adds: list[FileAdd] = []
     for values, part in split_by_partition(table, partition_by):
         rel_dir = _partition_dir(partition_by, values)
         fs.create_dir(f"{root}/{rel_dir}" if rel_dir else root, recursive=True)
@@ -127,17 +124,74 @@ def write_data_files(
             chunk = part.slice(start, target_rows)
             if chunk.num_rows == 0:
                 continue
-            name = f"part-{uuid.uuid4().hex}.{compression}.parquet"
+            name = f"part-{uuid.uuid4().hex}.parquet"
             rel = f"{rel_dir}/{name}" if rel_dir else name
+            codecs = (
+                compression
+                if isinstance(compression, str)
+                else {c: compression.get(c, compression.get("*", "zstd")) for c in chunk.column_names}
+            )
             with fs.open_output_stream(f"{root}/{rel}") as out:
-                pq.write_table(
-                    chunk, out, compression=compression, use_dictionary=True, write_statistics=True
-                )
+                pq.write_table(chunk, out, compression=codecs, use_dictionary=True, write_statistics=True)
             size = fs.get_file_info(f"{root}/{rel}").size
             pvals = {c: (None if v is None else str(v)) for c, v in zip(partition_by, values, strict=True)}
-            adds.append(
-                FileAdd(
-                    rel, int(size or 0), pvals, int(time.time() * 1000), file_stats(chunk), chunk.num_rows
-                )
+            add = FileAdd(
+                rel, int(size or 0), pvals, int(time.time() * 1000), file_stats(chunk), chunk.num_rows
             )
-    return adds
+            yield add, chunk
+
+
+def write_data_files(
+    table: pa.Table,
+    table_uri: str,
+    partition_by: tuple[str, ...],
+    *,
+    target_rows: int = 20000,
+    compression: str | dict[str, str] = "zstd",
+) -> list[FileAdd]:
+    """Write `table` under `table_uri` as Parquet files, one folder per partition value.
+
+    `compression` is one codec, or a per-column mapping (`"*"` for the rest): already-compressed
+    blobs (gzip cutouts) are cheaper stored as they are.
+    """
+    return [add for add, _ in _write_chunks(table, table_uri, partition_by, target_rows, compression)]
+
+
+def write_data_files_with_keys(
+    table: pa.Table,
+    table_uri: str,
+    partition_by: tuple[str, ...],
+    key_column: str,
+    *,
+    target_rows: int = 20000,
+    compression: str | dict[str, str] = "zstd",
+) -> list[tuple[FileAdd, list[int]]]:
+    """Like `write_data_files`, also returning the `key_column` values each file holds."""
+    return [
+        (add, chunk.column(key_column).to_pylist())
+        for add, chunk in _write_chunks(table, table_uri, partition_by, target_rows, compression)
+    ]
+
+
+def rewrite_file(table_uri: str, add: FileAdd, keep: Any) -> FileAdd | None:
+    """Replace a not-yet-committed data file by its rows where `keep` (bool mask) is true.
+
+    Used before commit to drop duplicates; None (and the file deleted) when no row is left.
+    """
+    fs, root = filesystem_for(table_uri)
+    old = f"{root}/{add.path}"
+    table = pq.read_table(old, filesystem=fs).filter(pa.array(keep, pa.bool_()))
+    fs.delete_file(old)
+    if table.num_rows == 0:
+        return None
+    rel = (
+        f"{add.path.rsplit('/', 1)[0]}/part-{uuid.uuid4().hex}.parquet"
+        if "/" in add.path
+        else f"part-{uuid.uuid4().hex}.parquet"
+    )
+    with fs.open_output_stream(f"{root}/{rel}") as out:
+        pq.write_table(table, out, compression="zstd")
+    size = fs.get_file_info(f"{root}/{rel}").size
+    return FileAdd(
+        rel, int(size or 0), add.partition_values, int(time.time() * 1000), file_stats(table), table.num_rows
+    )

@@ -19,7 +19,6 @@ from siskin.lake.tables import BRONZE_ALERTS, SILVER_ALERTS
 from siskin.pipeline.progress import (
     committed_kafka_messages,
     committed_version,
-    mean_trigger_seconds,
     stop_all,
     table_version,
     wait_until,
@@ -120,7 +119,6 @@ def run_demo(
                 return committed_version(settings, "gold") >= table_version(settings, SILVER_ALERTS.name)
 
             wait_until(done, queries, timeout_s=timeout_s, what="the night to reach gold")
-            bronze_s = mean_trigger_seconds(queries[0])
         finally:
             stop_all(queries)
         elapsed = time.monotonic() - started
@@ -128,6 +126,4 @@ def run_demo(
         if broker is not None:
             broker.stop()
     summary = summarize(settings)
-    if bronze_s is not None:
-        summary.extra_stage_seconds["bronze"] = bronze_s
     return DemoResult(night, sent.get("n", 0), elapsed, summary)

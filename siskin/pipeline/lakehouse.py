@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
 from siskin.config import Settings
@@ -31,7 +31,8 @@ from siskin.lake.tables import (
     checkpoint_path,
     table_path,
 )
-from siskin.pipeline.bronze import files_received, kafka_received, to_bronze
+from siskin.pipeline.bronze import files_received, kafka_received
+from siskin.pipeline.bronze_stage import BronzeStage
 from siskin.pipeline.gold import GOLD_SCHEMA
 from siskin.pipeline.gold_stage import GoldStage
 from siskin.pipeline.silver import cutouts_schema, rejects_schema, silver_schema
@@ -80,17 +81,11 @@ class Lakehouse:
             return writer.trigger(availableNow=True)
         return writer.trigger(processingTime=f"{self.settings.stream.trigger_seconds} seconds")
 
-    def _bronze_query(self, received, name: str, available_now: bool) -> StreamingQuery:  # noqa: ANN001
+    def _bronze_query(self, received: DataFrame, name: str, available_now: bool) -> StreamingQuery:
         ckpt = checkpoint_path(self.lake, name)
-        bronze = to_bronze(received, self.settings.decode)
-        writer = self.engine.write_stream(
-            bronze,
-            self.path(BRONZE_ALERTS.name),
-            partition_by=("night",),
-            checkpoint=ckpt,
-            app_id=checkpoint_app_id(ckpt, name),
-        )
-        return self._trigger(writer.queryName(name), available_now).start()
+        stage = BronzeStage(self.settings, checkpoint_app_id(ckpt, name), query=name)
+        writer = received.writeStream.foreachBatch(stage).option("checkpointLocation", ckpt).queryName(name)
+        return self._trigger(writer, available_now).start()
 
     def kafka_query_name(
         self, bootstrap: str | None = None, topics: Sequence[str] | None = None, pattern: str | None = None
@@ -142,11 +137,9 @@ class Lakehouse:
     def start_silver(self, *, available_now: bool = False) -> StreamingQuery:
         """bronze -> silver alerts, cutouts and rejects."""
         ckpt = checkpoint_path(self.lake, "silver")
-        stage = SilverStage(self.settings, self.engine, checkpoint_app_id(ckpt, "silver"))
-        source = self.engine.read_stream(
-            self.spark,
-            self.path(BRONZE_ALERTS.name),
-            max_files=self.settings.stream.max_versions_per_trigger * 4,
+        stage = SilverStage(self.settings, checkpoint_app_id(ckpt, "silver"))
+        source = self.engine.read_stream_files(
+            self.spark, self.path(BRONZE_ALERTS.name), max_files=self.settings.stream.max_files_per_trigger
         )
         writer = source.writeStream.foreachBatch(stage).option("checkpointLocation", ckpt).queryName("silver")
         return self._trigger(writer, available_now).start()
@@ -155,10 +148,10 @@ class Lakehouse:
         """silver -> gold objects."""
         ckpt = checkpoint_path(self.lake, "gold")
         stage = GoldStage(self.settings, checkpoint_app_id(ckpt, "gold"))
-        source = self.engine.read_stream(
+        source = self.engine.read_stream_files(
             self.spark,
             self.path(SILVER_ALERTS.name),
-            max_files=self.settings.stream.max_versions_per_trigger * 4,
+            max_files=self.settings.stream.max_files_per_trigger * 4,
             skip_replay=True,
         )
         writer = source.writeStream.foreachBatch(stage).option("checkpointLocation", ckpt).queryName("gold")

@@ -53,13 +53,22 @@ def wait_until(
 
 
 def stop_all(queries: list[StreamingQuery]) -> None:
-    """Stop queries cleanly (downstream first is not needed: each has its own checkpoint)."""
-    for q in queries:
-        try:
-            if q.isActive:
-                q.stop()
-        except Exception:  # noqa: BLE001 - stopping mid-batch may raise benign interruption errors
-            pass
+    """Stop queries cleanly; Spark's logs are muted meanwhile (a batch cut short logs harmless errors)."""
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    if spark is not None:
+        spark.sparkContext.setLogLevel("OFF")
+    try:
+        for q in queries:
+            try:
+                if q.isActive:
+                    q.stop()
+            except Exception:  # noqa: BLE001 - stopping mid-batch may raise benign interruption errors
+                pass
+    finally:
+        if spark is not None:
+            spark.sparkContext.setLogLevel(spark.conf.get("spark.siskin.logLevel", "ERROR") or "ERROR")
 
 
 def mean_trigger_seconds(query: StreamingQuery) -> float | None:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import pandas as pd
 import pyarrow.compute as pc
-from pyspark.sql import functions as F
 
 from siskin.lake.tables import BRONZE_ALERTS, GOLD_OBJECTS, SILVER_ALERTS, SILVER_CUTOUTS, SILVER_REJECTS
 from siskin.pipeline.gold import (
@@ -98,12 +97,10 @@ def replay_night(house: Lakehouse, night: int) -> ReplayReport:
         table = open_table(house.path(spec.name))
         if table is not None:
             table.delete(f"night = {int(night)}", commit_properties=marker)
-    bronze = house.engine.read(house.spark, house.path(BRONZE_ALERTS.name)).filter(F.col("night") == night)
+    bronze = house.engine.file_refs(house.spark, house.path(BRONZE_ALERTS.name), night)
     run = uuid.uuid4().hex
-    stage = SilverStage(
-        house.settings, house.engine, app_id=f"siskin-replay-{night}-{run}", query="replay", replay=True
-    )
-    bronze_rows = bronze.count()
+    stage = SilverStage(house.settings, app_id=f"siskin-replay-{night}-{run}", query="replay", replay=True)
+    bronze_rows = _count(house.path(BRONZE_ALERTS.name), night)
     stage(bronze, 0)
     after, silver_after = _night_objects(house.path(SILVER_ALERTS.name), night)
     rebuilt = rebuild_objects(house, before | after, app_id=f"siskin-replay-gold-{night}-{run}")

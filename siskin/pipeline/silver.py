@@ -1,14 +1,13 @@
 """Silver: bronze payloads decoded (columnar), quality-flagged, deduplicated on candid.
 
-One decode per micro-batch produces three outputs: `silver.alerts`, `silver.cutouts` and
-`silver.rejects`. The executors decode (Arrow in, Arrow out); the driver then appends each table
-with the app transaction (checkpoint app id, batch id). Silver is written last, so a batch whose
-silver commit exists is complete everywhere, and a replayed batch is skipped table by table.
+One decode produces three outputs: `silver.alerts`, `silver.cutouts` and `silver.rejects`. Spark
+tasks read bronze files, decode (Arrow in, Arrow out) and write the Parquet files of all three;
+the driver deduplicates on candid and commits them (see `silver_stage`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -20,7 +19,6 @@ from siskin import __version__
 from siskin.config import Settings
 from siskin.lake.tables import PROVENANCE_FIELDS, UTC_TS
 
-KIND = "_kind"
 CUTOUT_KINDS = ("Science", "Template", "Difference")
 CUTOUT_ONLY = tuple(f"cutout{k}_{p}" for k in CUTOUT_KINDS for p in ("fileName", "stampData"))
 REJECT_ONLY = (
@@ -62,14 +60,9 @@ def rejects_schema() -> pa.Schema:
     return pa.schema(keys + list(REJECT_ONLY) + list(PROVENANCE_FIELDS) + [PROCESSING[2], PROCESSING[3]])
 
 
-@lru_cache(maxsize=1)
-def decoded_schema() -> pa.Schema:
-    """The one schema the decode step emits: the union of the three tables plus a row kind."""
-    fields: dict[str, pa.Field] = {KIND: pa.field(KIND, pa.string())}
-    for schema in (silver_schema(), cutouts_schema(), rejects_schema()):
-        for f in schema:
-            fields.setdefault(f.name, f.with_nullable(True))
-    return pa.schema(list(fields.values()))
+def _conform(columns: dict[str, pa.Array], n: int, schema: pa.Schema) -> pa.Table:
+    arrays = [pc.cast(columns[f.name], f.type) if f.name in columns else pa.nulls(n, f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _provenance(bronze: pa.Table, rows: pa.Array) -> dict[str, pa.Array]:
@@ -78,21 +71,8 @@ def _provenance(bronze: pa.Table, rows: pa.Array) -> dict[str, pa.Array]:
     return {name: bronze.column(src).take(rows) for name, src in take.items()}
 
 
-def _conform(columns: dict[str, pa.Array], n: int, kind: str) -> pa.Table:
-    schema = decoded_schema()
-    arrays = []
-    for f in schema:
-        if f.name == KIND:
-            arrays.append(pa.array([kind] * n, pa.string()))
-        elif f.name in columns:
-            arrays.append(pc.cast(columns[f.name], f.type))
-        else:
-            arrays.append(pa.nulls(n, f.type))
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def decode_bronze(bronze: pa.Table, settings: Settings, now: datetime | None = None) -> pa.Table:
-    """Decode a bronze batch into decoded-schema rows: one per alert, one per reject."""
+def decode_bronze(bronze: pa.Table, settings: Settings, now: datetime | None = None) -> dict[str, pa.Table]:
+    """Decode bronze rows into the three silver tables: alerts, cutouts, rejects."""
     from siskin.alerts.decoder import decode_payloads, quality_flags
 
     now = now or datetime.now(UTC)
@@ -100,52 +80,62 @@ def decode_bronze(bronze: pa.Table, settings: Settings, now: datetime | None = N
     if pa.types.is_large_binary(payloads.type):
         payloads = payloads.cast(pa.binary())
     result = decode_payloads(payloads, settings.decode)
-    out: list[pa.Table] = []
+    out = {
+        "silver": silver_schema().empty_table(),
+        "cutouts": cutouts_schema().empty_table(),
+        "rejects": rejects_schema().empty_table(),
+    }
     alerts = result.alerts
     if alerts.num_rows:
-        rows = alerts.column("_row")
-        ok, reason = quality_flags(alerts, settings.quality)
-        cols = {name: alerts.column(name) for name in alerts.column_names if name != "_row"}
-        cols.update(_provenance(bronze, rows))
-        cols["quality_ok"], cols["quality_reason"] = ok, reason
-        cutouts = result.cutouts
-        if cutouts.num_rows:
-            # align cutouts with alerts on (_row, candid): both are in decode order
-            index = pc.index_in(alerts.column("candid"), value_set=cutouts.column("candid"))
-            for name in CUTOUT_ONLY:
-                cols[name] = pc.take(cutouts.column(name), index)
         n = alerts.num_rows
-        cols["siskin_version"] = pa.array([__version__] * n, pa.string())
-        cols["processed_at"] = pa.array([now] * n, UTC_TS)
-        out.append(_conform(cols, n, "alert"))
+        stamp = {
+            "siskin_version": pa.array([__version__] * n, pa.string()),
+            "processed_at": pa.array([now] * n, UTC_TS),
+        }
+        cols = {name: alerts.column(name) for name in alerts.column_names}
+        cols.update(_provenance(bronze, alerts.column("_row")))
+        cols["quality_ok"], cols["quality_reason"] = quality_flags(alerts, settings.quality)
+        out["silver"] = _conform({**cols, **stamp}, n, silver_schema())
+        cutouts = result.cutouts
+        if not cutouts.column("candid").equals(alerts.column("candid")):  # decoder keeps one order; check
+            cutouts = cutouts.take(pc.index_in(alerts.column("candid"), value_set=cutouts.column("candid")))
+        cut_cols = {name: cutouts.column(name) for name in cutouts.column_names}
+        out["cutouts"] = _conform({**cut_cols, **stamp}, n, cutouts_schema())
     rejects = result.rejects
     if rejects.num_rows:
+        n = rejects.num_rows
         rows = rejects.column("_row")
-        cols = {name: rejects.column(name) for name in rejects.column_names if name != "_row"}
+        cols = {name: rejects.column(name) for name in rejects.column_names}
         cols.update(_provenance(bronze, rows))
         cols["payload"] = payloads.take(rows)
         cols["payload_size"] = bronze.column("payload_size").take(rows)
         cols["night"] = bronze.column("night").take(rows)
-        n = rejects.num_rows
         cols["siskin_version"] = pa.array([__version__] * n, pa.string())
         cols["processed_at"] = pa.array([now] * n, UTC_TS)
-        out.append(_conform(cols, n, "reject"))
-    if not out:
-        return decoded_schema().empty_table()
-    return pa.concat_tables(out)
+        out["rejects"] = _conform(cols, n, rejects_schema())
+    return out
 
 
-def decode_mapper(settings: Settings) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """The mapInArrow function decoding bronze batches on executors."""
+def silver_transform(settings: Settings, bronze_uri: str) -> Callable[[pa.Table], dict[str, pa.Table]]:
+    """The task-side transform: bronze file references (or bronze rows) -> the three silver tables."""
+    from siskin.lake.delta_source import read_file_refs
+    from siskin.lake.tables import BRONZE_SCHEMA
 
-    def mapper(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            if batch.num_rows:
-                yield from decode_bronze(pa.Table.from_batches([batch]), settings).to_batches(
-                    max_chunksize=1000
-                )
+    def transform(batch: pa.Table) -> dict[str, pa.Table]:
+        if "payload" in batch.column_names:
+            chunks = [batch]
+        else:
+            chunks = [t for t in read_file_refs(bronze_uri, batch)]
+        parts = [decode_bronze(_as_bronze(c, BRONZE_SCHEMA), settings) for c in chunks if c.num_rows]
+        if not parts:
+            return {}
+        return {key: pa.concat_tables([p[key] for p in parts]) for key in parts[0]}
 
-    return mapper
+    return transform
+
+
+def _as_bronze(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    return table.select(schema.names).cast(schema)
 
 
 class SeenCandids:
@@ -181,11 +171,3 @@ class SeenCandids:
 
     def forget(self, night: int) -> None:
         self.by_night.pop(night, None)
-
-
-def first_occurrence(candids: np.ndarray) -> np.ndarray:
-    """Mask keeping the first row of each candid within a batch."""
-    _, first = np.unique(candids, return_index=True)
-    keep = np.zeros(len(candids), bool)
-    keep[first] = True
-    return keep

@@ -87,6 +87,7 @@ def summarize(settings: Settings) -> LakeSummary:
     if ops is not None:
         frame = ops.to_pandas(columns=["query", "seconds", "duplicates", "replay"])
         if len(frame):
+            frame["query"] = frame["query"].str.replace(r"^bronze_.*", "bronze", regex=True)
             duplicates = int(frame.loc[(frame["query"] == "silver"), "duplicates"].sum())
             stages = (
                 frame.groupby("query")["seconds"]

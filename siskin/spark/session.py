@@ -59,6 +59,7 @@ def build_spark(settings: Settings) -> SparkSession:
         .config("spark.driver.memory", settings.spark.driver_memory)
         .config("spark.sql.shuffle.partitions", str(settings.spark.shuffle_partitions))
         .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.siskin.logLevel", settings.spark.log_level)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")

@@ -1,0 +1,68 @@
+"""The bronze micro-batch: received payloads -> bronze files written in Spark tasks, one commit.
+
+The task that receives a batch of payloads also hashes, peeks and writes them, so a payload
+crosses from the JVM to Python once; the driver commits the batch's files with the app
+transaction (checkpoint app id, batch id), which makes a replayed batch a no-op.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pyarrow as pa
+from pyspark.sql import DataFrame
+
+from siskin.config import Settings
+from siskin.lake.tables import BRONZE_ALERTS, BRONZE_SCHEMA, table_path
+from siskin.lake.task_writer import Target, write_in_tasks
+from siskin.pipeline.bronze import to_bronze_table
+from siskin.pipeline.ops import BatchReport, record_batch
+
+
+@dataclass
+class BronzeStage:
+    """`foreachBatch` body of a source -> bronze query."""
+
+    settings: Settings
+    app_id: str
+    query: str = "bronze"
+
+    def __call__(self, received: DataFrame, batch_id: int) -> None:
+        from siskin.lake.transactions import commit_files, open_table
+
+        uri = table_path(self.settings.lake_uri, BRONZE_ALERTS.name)
+        table = open_table(uri)
+        done = table.transaction_version(self.app_id) if table is not None else None
+        if done is not None and done >= batch_id:
+            return
+        started = datetime.now(UTC)
+        decode = self.settings.decode
+
+        def transform(batch: pa.Table) -> dict[str, pa.Table]:
+            return {"bronze": to_bronze_table(batch, decode)}
+
+        written = write_in_tasks(
+            received,
+            transform,
+            {"bronze": Target(uri, ("night",))},
+            target_rows=self.settings.delta.target_file_rows,
+        )
+        if not written:
+            return
+        files = [w.add for w in written]
+        commit_files(uri, files, BRONZE_SCHEMA, ("night",), app_id=self.app_id, version=batch_id)
+        nights = sorted({int(f.partition_values["night"]) for f in files})
+        rows = sum(f.rows for f in files)
+        record_batch(
+            self.settings,
+            BatchReport(
+                query=self.query,
+                app_id=self.app_id,
+                batch_id=batch_id,
+                started_at=started,
+                input_rows=rows,
+                output_rows=rows,
+                nights=nights,
+            ),
+        )

@@ -1,0 +1,95 @@
+"""Archive ingest: Avro files, folders and ZTF-style nightly tarballs, as a batch and as a watched folder."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from deltalake import DeltaTable
+
+from siskin.config import Settings
+
+NIGHT = 20261123
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    from siskin.simulate.run import write_tarball, write_to_dir
+    from siskin.simulate.ztf import simulate_night_records
+
+    root = tmp_path_factory.mktemp("archive")
+    records = list(simulate_night_records(NIGHT, n_alerts=120, seed=5))
+    tarball = root / f"ztf_public_{NIGHT}.tar.gz"
+    write_tarball(records[:80], tarball, night=NIGHT)
+    loose = root / "loose"
+    write_to_dir(records[80:], loose, night=NIGHT)
+    return {"tarball": tarball, "loose": loose, "candids": {c for c, _ in records}}
+
+
+def _silver_candids(lake: Path) -> list[int]:
+    return (
+        DeltaTable(str(lake / "silver" / "alerts"))
+        .to_pyarrow_table(columns=["candid"])
+        .column("candid")
+        .to_pylist()
+    )
+
+
+def test_tarball_and_folder_land_in_every_layer_once(spark_session, simulated, tmp_path: Path) -> None:
+    from siskin.pipeline.lakehouse import Lakehouse
+
+    lake = tmp_path / "lake"
+    house = Lakehouse(Settings(lake=lake), spark_session)
+    house.ensure_tables()
+    paths = [str(simulated["tarball"]), str(simulated["loose"])]
+    house.start_bronze_files(paths, available_now=True).awaitTermination()
+    house.run_downstream_available_now()
+    bronze = DeltaTable(str(lake / "bronze" / "alerts")).to_pandas(
+        columns=["file_path", "file_member", "night"]
+    )
+    assert len(bronze) == 120
+    members = bronze[bronze["file_path"] == str(simulated["tarball"])]["file_member"]
+    assert len(members) == 80 and members.str.endswith(".avro").all()
+    assert set(bronze["night"]) == {NIGHT}
+    assert sorted(_silver_candids(lake)) == sorted(simulated["candids"])
+
+    # the same paths again: the checkpoint's manifest knows every file, nothing is re-ingested
+    house.start_bronze_files(paths, available_now=True).awaitTermination()
+    house.run_downstream_available_now()
+    assert len(DeltaTable(str(lake / "bronze" / "alerts")).to_pyarrow_table(columns=["night"])) == 120
+    assert len(_silver_candids(lake)) == 120
+
+
+def test_watched_landing_folder_picks_up_new_files(spark_session, tmp_path: Path) -> None:
+    from siskin.pipeline.lakehouse import Lakehouse
+    from siskin.pipeline.progress import stop_all
+    from siskin.simulate.run import write_to_dir
+    from siskin.simulate.ztf import simulate_night_records
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    lake = tmp_path / "lake"
+    house = Lakehouse(Settings(lake=lake, stream={"trigger_seconds": 0.5}), spark_session)
+    house.ensure_tables()
+    records = list(simulate_night_records(NIGHT + 1, n_alerts=30, seed=9))
+    write_to_dir(records[:10], landing, night=NIGHT + 1)
+    query = house.start_bronze_files([str(landing)])
+    try:
+        bronze = lake / "bronze" / "alerts"
+
+        def rows() -> int:
+            return DeltaTable(str(bronze)).to_pyarrow_table(columns=["night"]).num_rows
+
+        deadline = time.monotonic() + 120
+        while rows() < 10 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert rows() == 10
+        write_to_dir(records[10:], landing, night=NIGHT + 1)  # files arriving later
+        deadline = time.monotonic() + 120
+        while rows() < 30 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert rows() == 30
+        assert query.isActive
+    finally:
+        stop_all([query])
