@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import pyarrow as pa
+
 from siskin.alerts.avro_container import MAGIC, Buffer, count_records, decompress, parse_container
 from siskin.alerts.avro_fields import LeadingFields
 from siskin.alerts.avro_framer import RecordFramer
@@ -167,3 +169,25 @@ def _unpack_container(data: bytes, limit: int, codec: SurveyCodec, peek: bool) -
     else:
         raw = [(count, decompress(container.codec, block, limit * max(1, count))) for count, block in blocks]
     return Unpacked("container", schema, raw)
+
+
+def payload_views(payloads: pa.BinaryArray | pa.LargeBinaryArray) -> list[memoryview | None]:
+    """Zero-copy views of each payload in an Arrow binary array (None for nulls).
+
+    `to_pylist()` would copy every payload into a new bytes object: for 50 KB alerts that copy
+    costs as much as the peek itself.
+    """
+    import numpy as np
+
+    arr = payloads.combine_chunks() if isinstance(payloads, pa.ChunkedArray) else payloads
+    validity, offsets_buf, data_buf = arr.buffers()[:3]
+    if data_buf is None:
+        return [None if v is None else memoryview(b"") for v in arr.to_pylist()]
+    width = np.int64 if pa.types.is_large_binary(arr.type) else np.int32
+    offsets = np.frombuffer(offsets_buf, dtype=width)[arr.offset: arr.offset + len(arr) + 1]
+    data = memoryview(data_buf)
+    valid = arr.is_valid().to_numpy(zero_copy_only=False) if arr.null_count else None
+    views: list[memoryview | None] = []
+    for i, (lo, hi) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True)):
+        views.append(None if valid is not None and not valid[i] else data[lo:hi])
+    return views

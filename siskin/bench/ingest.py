@@ -23,8 +23,8 @@ import numpy as np
 from siskin.config import Settings
 
 
-def silver_visibility_latencies(silver_uri: str) -> np.ndarray:
-    """Seconds from send to silver commit, for every silver row that carries `sent_ns`."""
+def silver_visibility(silver_uri: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per silver row: (unix seconds of the commit that made it visible, seconds since it was sent)."""
     import pyarrow.parquet as pq
 
     from siskin.lake.delta_source import read_commit
@@ -32,8 +32,8 @@ def silver_visibility_latencies(silver_uri: str) -> np.ndarray:
 
     table = open_table(silver_uri)
     if table is None:
-        return np.empty(0)
-    out = []
+        return np.empty(0), np.empty(0)
+    out, commits = [], []
     for version in range(table.version() + 1):
         actions = read_commit(silver_uri, version)
         info = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
@@ -46,7 +46,26 @@ def silver_visibility_latencies(silver_uri: str) -> np.ndarray:
                 values = sent.to_numpy(zero_copy_only=False)
                 values = values[~np.isnan(values.astype(float))] if values.dtype == object else values
                 out.append((committed_ns - values.astype(np.int64)) / 1e9)
-    return np.concatenate(out) if out else np.empty(0)
+                commits.append(np.full(len(values), committed_ns / 1e9))
+    if not out:
+        return np.empty(0), np.empty(0)
+    return np.concatenate(commits), np.concatenate(out)
+
+
+def _first_bronze_batch(settings: Settings) -> tuple[float, int] | None:
+    """(commit time, rows) of the first bronze micro-batch, from `ops.batches`."""
+    from siskin.lake.tables import OPS_BATCHES, table_path
+    from siskin.lake.transactions import open_table
+
+    ops = open_table(table_path(settings.lake_uri, OPS_BATCHES.name))
+    if ops is None:
+        return None
+    frame = ops.to_pandas(columns=["query", "committed_at", "output_rows"])
+    bronze = frame[frame["query"].str.startswith("bronze")].sort_values("committed_at")
+    if bronze.empty:
+        return None
+    first = bronze.iloc[0]
+    return first["committed_at"].timestamp(), int(first["output_rows"])
 
 
 def run_ingest_benchmark(
@@ -114,9 +133,12 @@ def run_ingest_benchmark(
             wait_until(done, queries, timeout_s=timeout_s, what="all alerts to reach silver", poll_s=0.25)
         finally:
             stop_all(queries)
-    latencies = silver_visibility_latencies(table_path(settings.lake_uri, SILVER_ALERTS.name))
-    last_visible = sent["start"] + float(np.max(latencies)) if len(latencies) else time.time()
-    span = max(last_visible - sent["start"], 1e-9)
+    commits, latencies = silver_visibility(table_path(settings.lake_uri, SILVER_ALERTS.name))
+    last_visible = float(np.max(commits)) if len(commits) else time.time()
+    first_bronze = _first_bronze_batch(settings)
+    steady = None
+    if first_bronze is not None and last_visible > first_bronze[0]:
+        steady = (len(latencies) - first_bronze[1]) / (last_visible - first_bronze[0])
     return {
         "alerts": int(alerts),
         "alerts_in_silver": int(len(latencies)),
@@ -124,7 +146,9 @@ def run_ingest_benchmark(
         "mode": "latency (paced publishing)" if rate else "capacity (backlog drain)",
         "publish_rate_target": rate or None,
         "publish_seconds": round(sent.get("seconds", 0.0), 2),
-        "alerts_per_s": round(len(latencies) / span, 1),
+        # steady state: after the first bronze micro-batch (Python workers starting, imports) committed
+        "alerts_per_s": round(steady, 1) if steady else None,
+        "alerts_per_s_with_startup": round(len(latencies) / max(last_visible - sent["start"], 1e-9), 1),
         "latency_p50_s": round(float(np.percentile(latencies, 50)), 2) if len(latencies) else None,
         "latency_p99_s": round(float(np.percentile(latencies, 99)), 2) if len(latencies) else None,
         "generate_seconds": round(gen_s, 1),

@@ -1,6 +1,6 @@
 """Bronze: every received alert payload exactly as it arrived, plus where it came from.
 
-Sources (Kafka, archives) are first mapped to one "received" shape; `to_bronze` then adds the
+Sources (Kafka, archives) are first mapped to one "received" shape; `to_bronze_table` then adds the
 content hash and a cheap peek (survey, schema version, first candid, night) without decoding the
 whole alert. A payload the peek cannot read still lands in bronze (night from its arrival time):
 bronze never drops anything; silver decides what is a reject.
@@ -9,7 +9,7 @@ bronze never drops anything; silver decides what is a reject.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import numpy as np
@@ -34,21 +34,6 @@ RECEIVED_COLUMNS = (
 )
 
 
-def kafka_received(df: DataFrame) -> DataFrame:
-    """Kafka records in the received shape."""
-    return df.select(
-        F.col("value").alias("payload"),
-        F.lit("kafka").alias("source"),
-        "topic",
-        F.col("partition").cast("int"),
-        "offset",
-        F.col("timestamp").alias("kafka_timestamp"),
-        "sent_ns",
-        F.lit(None).cast("string").alias("file_path"),
-        F.lit(None).cast("string").alias("file_member"),
-    )
-
-
 def files_received(df: DataFrame) -> DataFrame:
     """Archive files and tar members in the received shape."""
     return df.select(
@@ -64,6 +49,46 @@ def files_received(df: DataFrame) -> DataFrame:
     )
 
 
+def kafka_received_arrow(messages: pa.Table) -> pa.Table:
+    """Kafka messages (the source's Arrow schema) in the received shape, without Spark."""
+    n = messages.num_rows
+    return pa.table(
+        {
+            "payload": messages.column("value"),
+            "source": pa.array(["kafka"] * n, pa.string()),
+            "topic": messages.column("topic"),
+            "partition": messages.column("partition").cast(pa.int32()),
+            "offset": messages.column("offset"),
+            "kafka_timestamp": messages.column("timestamp"),
+            "sent_ns": messages.column("sent_ns"),
+            "file_path": pa.nulls(n, pa.string()),
+            "file_member": pa.nulls(n, pa.string()),
+        }
+    )
+
+
+def bronze_transform(
+    settings: DecodeSettings, kafka_options: dict[str, str] | None = None
+) -> Callable[[pa.Table], dict[str, pa.Table]]:
+    """The task-side transform: received rows, or Kafka offset ranges read here, -> bronze rows."""
+
+    def transform(batch: pa.Table) -> dict[str, pa.Table]:
+        if "start" in batch.column_names and "payload" not in batch.column_names:
+            from siskin.sources.kafka import read_ranges
+
+            if kafka_options is None:
+                raise ValueError("offset ranges need the Kafka source options to be read")
+            batches = list(read_ranges(kafka_options, batch))
+            if not batches:
+                return {}
+            received = kafka_received_arrow(pa.Table.from_batches(batches))
+        else:
+            received = batch
+        return {"bronze": to_bronze_table(received, settings)}
+
+    return transform
+
+
 def night_of(ts_us: np.ndarray) -> np.ndarray:
     """YYYYMMDD (UTC date) of microsecond timestamps, vectorised."""
     days = ts_us.astype("datetime64[us]").astype("datetime64[D]")
@@ -74,13 +99,14 @@ def night_of(ts_us: np.ndarray) -> np.ndarray:
 def to_bronze_table(received: pa.Table, settings: DecodeSettings, now: datetime | None = None) -> pa.Table:
     """Received rows -> bronze rows (same order), with hash, peek columns, night and ingest time."""
     from siskin.alerts.decoder import peek_payloads
+    from siskin.alerts.payloads import payload_views
 
     now = now or datetime.now(UTC)
     payloads = received.column("payload").combine_chunks()
     if pa.types.is_large_binary(payloads.type):
         payloads = payloads.cast(pa.binary())
     peek = peek_payloads(payloads, settings)
-    digests = [hashlib.sha256(p).hexdigest() for p in payloads.to_pylist()]
+    digests = [hashlib.sha256(p).hexdigest() if p is not None else "" for p in payload_views(payloads)]
     n = received.num_rows
     ingest = pa.array([now] * n, pa.timestamp("us", tz="UTC"))
     arrival = received.column("kafka_timestamp").cast(pa.timestamp("us", tz="UTC")).combine_chunks()
@@ -108,21 +134,3 @@ def to_bronze_table(received: pa.Table, settings: DecodeSettings, now: datetime 
     for name in ("survey", "schema_name", "schema_version", "n_alerts", "object_id", "candid", "peek_error"):
         columns[name] = peek.column(name)
     return pa.table({f.name: columns[f.name] for f in BRONZE_SCHEMA}).cast(BRONZE_SCHEMA)
-
-
-def bronze_mapper(settings: DecodeSettings) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """The mapInArrow function turning received batches into bronze batches."""
-
-    def mapper(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            if batch.num_rows:
-                yield from to_bronze_table(pa.Table.from_batches([batch]), settings).to_batches()
-
-    return mapper
-
-
-def to_bronze(received: DataFrame, settings: DecodeSettings) -> DataFrame:
-    """A received stream as a bronze stream."""
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    return received.mapInArrow(bronze_mapper(settings), from_arrow_schema(BRONZE_SCHEMA))

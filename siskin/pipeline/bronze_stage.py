@@ -10,14 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import pyarrow as pa
 from pyspark.sql import DataFrame
 
 from siskin.config import Settings
 from siskin.lake.tables import BRONZE_ALERTS, BRONZE_SCHEMA, table_path
 from siskin.lake.task_writer import Target, write_in_tasks
-from siskin.pipeline.bronze import to_bronze_table
+from siskin.pipeline.bronze import bronze_transform
 from siskin.pipeline.ops import BatchReport, record_batch
+
+# Payloads are mostly gzip cutouts: lz4 saves ~20% at a third of zstd's CPU; other columns zstd.
+PAYLOAD_LZ4 = {"payload": "lz4", "*": "zstd"}
 
 
 @dataclass
@@ -27,6 +29,7 @@ class BronzeStage:
     settings: Settings
     app_id: str
     query: str = "bronze"
+    kafka_options: dict[str, str] | None = None  # when the source hands over offset ranges
 
     def __call__(self, received: DataFrame, batch_id: int) -> None:
         from siskin.lake.transactions import commit_files, open_table
@@ -37,15 +40,11 @@ class BronzeStage:
         if done is not None and done >= batch_id:
             return
         started = datetime.now(UTC)
-        decode = self.settings.decode
-
-        def transform(batch: pa.Table) -> dict[str, pa.Table]:
-            return {"bronze": to_bronze_table(batch, decode)}
-
+        transform = bronze_transform(self.settings.decode, self.kafka_options)
         written = write_in_tasks(
             received,
             transform,
-            {"bronze": Target(uri, ("night",))},
+            {"bronze": Target(uri, ("night",), compression=PAYLOAD_LZ4)},
             target_rows=self.settings.delta.target_file_rows,
         )
         if not written:

@@ -31,7 +31,7 @@ from siskin.lake.tables import (
     checkpoint_path,
     table_path,
 )
-from siskin.pipeline.bronze import files_received, kafka_received
+from siskin.pipeline.bronze import files_received
 from siskin.pipeline.bronze_stage import BronzeStage
 from siskin.pipeline.gold import GOLD_SCHEMA
 from siskin.pipeline.gold_stage import GoldStage
@@ -81,9 +81,13 @@ class Lakehouse:
             return writer.trigger(availableNow=True)
         return writer.trigger(processingTime=f"{self.settings.stream.trigger_seconds} seconds")
 
-    def _bronze_query(self, received: DataFrame, name: str, available_now: bool) -> StreamingQuery:
+    def _bronze_query(
+        self, received: DataFrame, name: str, available_now: bool, kafka_options: dict[str, str] | None = None
+    ) -> StreamingQuery:
         ckpt = checkpoint_path(self.lake, name)
-        stage = BronzeStage(self.settings, checkpoint_app_id(ckpt, name), query=name)
+        stage = BronzeStage(
+            self.settings, checkpoint_app_id(ckpt, name), query=name, kafka_options=kafka_options
+        )
         writer = received.writeStream.foreachBatch(stage).option("checkpointLocation", ckpt).queryName(name)
         return self._trigger(writer, available_now).start()
 
@@ -104,24 +108,27 @@ class Lakehouse:
         pattern: str | None = None,
         starting_offsets: str | None = None,
     ) -> StreamingQuery:
-        """Kafka -> bronze (one checkpoint per broker + topic selection)."""
+        """Kafka -> bronze (one checkpoint per broker + topic selection).
+
+        The source plans offset ranges; each bronze task consumes its range itself.
+        """
+        from siskin.sources.kafka import source_options
+
         k = self.settings.kafka
-        reader = (
-            self.spark.readStream.format("siskin_kafka")
-            .option("bootstrap", bootstrap or k.bootstrap)
-            .option("startingOffsets", starting_offsets or k.starting_offsets)
-            .option("maxAlertsPerTrigger", str(k.max_alerts_per_trigger))
-            .option("alertsPerPartition", str(k.alerts_per_partition))
-            .option("pollTimeoutS", str(k.poll_timeout_s))
-        )
-        if pattern or k.topic_pattern:
-            reader = reader.option("subscribePattern", pattern or k.topic_pattern)
-        else:
-            reader = reader.option("subscribe", ",".join(topics or k.topics))
-        for key, value in k.client.items():
-            reader = reader.option(f"kafka.{key}", value)
+        options = source_options(k)
+        options["bootstrap"] = bootstrap or k.bootstrap
+        options["startingOffsets"] = starting_offsets or k.starting_offsets
+        if topics:
+            options.pop("subscribePattern", None)
+            options["subscribe"] = ",".join(topics)
+        if pattern:
+            options.pop("subscribe", None)
+            options["subscribePattern"] = pattern
+        reader = self.spark.readStream.format("siskin_kafka").option("rangesOnly", "true")
+        for key, value in options.items():
+            reader = reader.option(key, value)
         name = self.kafka_query_name(bootstrap, topics, pattern)
-        return self._bronze_query(kafka_received(reader.load()), name, available_now)
+        return self._bronze_query(reader.load(), name, available_now, kafka_options=options)
 
     def start_bronze_files(self, paths: Sequence[str], *, available_now: bool = False) -> StreamingQuery:
         """Avro files, folders and tarballs -> bronze (one checkpoint per set of input paths)."""

@@ -16,6 +16,9 @@ Options (strings):
     alertsPerPartition   offsets per Spark partition (default 1000)
     pollTimeoutS         seconds without progress before a read fails (default 10)
     kafka.<key>          passed to the librdkafka client (e.g. kafka.security.protocol)
+    rangesOnly           "true": emit one row per planned offset range (`RANGE_SCHEMA`) instead of
+                         the messages; the consuming stage reads each range in its own task with
+                         `read_ranges`, so large payloads never travel through the JVM
 """
 
 from __future__ import annotations
@@ -86,6 +89,14 @@ ARROW_SCHEMA = pa.schema(
         pa.field("key", pa.binary()),
         pa.field("value", pa.binary()),
         pa.field("sent_ns", pa.int64()),
+    ]
+)
+RANGE_SCHEMA = StructType(
+    [
+        StructField("topic", StringType(), False),
+        StructField("partition", IntegerType(), False),
+        StructField("start", LongType(), False),
+        StructField("end", LongType(), False),
     ]
 )
 ROWS_PER_BATCH = 500
@@ -222,6 +233,29 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         assert isinstance(partition, KafkaRange)
+        if self.options.ranges_only:
+            return iter(
+                [
+                    pa.RecordBatch.from_pylist(
+                        [
+                            {
+                                "topic": partition.topic,
+                                "partition": partition.partition,
+                                "start": partition.start,
+                                "end": partition.end,
+                            }
+                        ],
+                        schema=pa.schema(
+                            [
+                                pa.field("topic", pa.string(), False),
+                                pa.field("partition", pa.int32(), False),
+                                pa.field("start", pa.int64(), False),
+                                pa.field("end", pa.int64(), False),
+                            ]
+                        ),
+                    )
+                ]
+            )
         return read_range(self.options, partition.offsets)
 
     def commit(self, end: dict) -> None:
@@ -260,6 +294,8 @@ class KafkaAlertSource(DataSource):
         return "siskin_kafka"
 
     def schema(self) -> StructType:
+        if KafkaSourceOptions.parse(self.options).ranges_only:
+            return RANGE_SCHEMA
         return ALERT_SCHEMA
 
     def streamReader(self, schema: StructType) -> DataSourceStreamReader:
@@ -267,6 +303,13 @@ class KafkaAlertSource(DataSource):
 
     def reader(self, schema: StructType) -> DataSourceReader:
         return KafkaBatchReader(KafkaSourceOptions.parse(self.options))
+
+
+def read_ranges(options: dict[str, str], ranges: pa.Table) -> Iterator[pa.RecordBatch]:
+    """In a task: the messages of offset ranges given as `RANGE_SCHEMA` rows, all or fail."""
+    parsed = KafkaSourceOptions.parse(options)
+    for row in ranges.to_pylist():
+        yield from read_range(parsed, OffsetRange(row["topic"], row["partition"], row["start"], row["end"]))
 
 
 def source_options(kafka: KafkaSettings) -> dict[str, str]:

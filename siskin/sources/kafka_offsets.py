@@ -60,6 +60,7 @@ class KafkaSourceOptions:
     alerts_per_partition: int = 1000
     poll_timeout_s: float = 10.0
     client_conf: dict[str, str] = field(default_factory=dict)
+    ranges_only: bool = False
 
     @classmethod
     def parse(cls, options: Mapping[str, str]) -> KafkaSourceOptions:
@@ -95,6 +96,7 @@ class KafkaSourceOptions:
             alerts_per_partition=_positive_int(lowered, "alertsperpartition", 1000) or 1000,
             poll_timeout_s=poll_timeout_s,
             client_conf={k[len("kafka.") :]: v for k, v in lowered.items() if k.startswith("kafka.")},
+            ranges_only=lowered.get("rangesonly", "false").strip().lower() == "true",
         )
 
     def subscribed(self, topic: str) -> bool:
