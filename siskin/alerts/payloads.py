@@ -184,7 +184,7 @@ def payload_views(payloads: pa.BinaryArray | pa.LargeBinaryArray) -> list[memory
     if data_buf is None:
         return [None if v is None else memoryview(b"") for v in arr.to_pylist()]
     width = np.int64 if pa.types.is_large_binary(arr.type) else np.int32
-    offsets = np.frombuffer(offsets_buf, dtype=width)[arr.offset: arr.offset + len(arr) + 1]
+    offsets = np.frombuffer(offsets_buf, dtype=width)[arr.offset : arr.offset + len(arr) + 1]
     data = memoryview(data_buf)
     valid = arr.is_valid().to_numpy(zero_copy_only=False) if arr.null_count else None
     views: list[memoryview | None] = []

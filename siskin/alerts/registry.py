@@ -1,4 +1,4 @@
-"""Survey codecs: one small class per survey (ZTF, later Rubin) behind one abstract base.
+"""Survey codecs: one small class per survey (ZTF, Rubin) behind one abstract base.
 
 The decoder is survey-independent: it frames payloads, groups records by writer schema and asks
 DataFusion for Arrow. A codec says which writer schemas are its alerts, which schema to assume for
@@ -21,7 +21,8 @@ import pyarrow as pa
 from siskin.config import DecodeSettings
 from siskin.errors import ConfigurationError
 
-BUILTIN_MODULES = ("siskin.alerts.ztf",)
+BUILTIN_MODULES = ("siskin.alerts.ztf", "siskin.alerts.rubin")
+Path = tuple[str, ...]
 
 
 class PeekPaths(NamedTuple):
@@ -31,6 +32,19 @@ class PeekPaths(NamedTuple):
     candid: tuple[str, ...]
     schema_version: tuple[str, ...]
     time: tuple[str, ...]
+
+
+class PeekRow(NamedTuple):
+    """What the bronze peek reports of an alert's first record (None where unknown)."""
+
+    schema_version: str | None
+    object_id: str | None
+    candid: int | None
+    time: float | None
+
+
+def _typed(value: Any, kind: type) -> Any:
+    return value if isinstance(value, kind) and not isinstance(value, bool) else None
 
 
 @dataclass(frozen=True)
@@ -48,10 +62,36 @@ class SurveyCodec(ABC):
     name: ClassVar[str]
     supported_versions: ClassVar[tuple[str, ...]]
     peek_paths: ClassVar[PeekPaths]
+    extra_peek_paths: ClassVar[tuple[Path, ...]] = ()
 
     @abstractmethod
     def recognises(self, schema: Mapping[str, Any]) -> bool:
         """Whether a (parsed, inlined) writer schema is an alert of this survey."""
+
+    def writer_version(self, schema: Mapping[str, Any]) -> str | None:
+        """The schema version a (parsed, inlined) writer schema declares: its `version` attribute."""
+        version = schema.get("version")
+        return str(version) if version is not None else None
+
+    def names_version(self, version: str) -> bool:
+        """Whether a configured version string (`decode.confluent_schema_ids` value) names this survey."""
+        return version in self.supported_versions
+
+    @property
+    def peek_fields(self) -> tuple[Path, ...]:
+        """Every field path the peek reads from a record's first bytes."""
+        return (*self.peek_paths, *self.extra_peek_paths)
+
+    def peek_row(self, found: Mapping[Path, Any], writer_version: str | None) -> PeekRow:
+        """The peek's values from the fields read at `peek_fields` (wrongly typed values become None)."""
+        paths = self.peek_paths
+        time = found[paths.time]
+        return PeekRow(
+            _typed(found[paths.schema_version], str) or writer_version,
+            _typed(found[paths.object_id], str),
+            _typed(found[paths.candid], int),
+            float(time) if isinstance(time, (int, float)) and not isinstance(time, bool) else None,
+        )
 
     @abstractmethod
     def bundled_schema(self, version: str) -> bytes | None:
@@ -102,6 +142,14 @@ def get_codec(name: str) -> SurveyCodec:
     if name not in known:
         raise ConfigurationError(f"unknown survey {name!r}; known surveys: {', '.join(sorted(known))}")
     return known[name]
+
+
+def codec_naming(version: str, default: SurveyCodec) -> SurveyCodec:
+    """The codec whose schema versions include `version` (a configured Confluent mapping), else `default`."""
+    for codec in codecs():
+        if codec.names_version(version):
+            return codec
+    return default
 
 
 def codec_for(schema: Mapping[str, Any]) -> SurveyCodec | None:

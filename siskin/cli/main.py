@@ -162,11 +162,11 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from siskin.query.status import format_status, lake_status
+    from siskin.query.status import bronze_lags, format_status, lake_status
 
     settings = _settings(args)
     print(f"Lake: {settings.lake_uri}")
-    print(format_status(lake_status(settings)))
+    print(format_status(lake_status(settings), bronze_lags(settings)))
     return 0
 
 

@@ -7,7 +7,9 @@ into the checkpoint folder the first time, and a new checkpoint gets a new id.
 
 from __future__ import annotations
 
+import json
 import uuid
+from typing import Any
 
 from siskin.lake.parquet_files import filesystem_for
 
@@ -30,3 +32,24 @@ def checkpoint_app_id(checkpoint_uri: str, query: str) -> str:
         out.write(app_id.encode())
     fs.move(tmp, path)
     return app_id
+
+
+SOURCE_FILE = "siskin_source.json"
+
+
+def describe_source(checkpoint_uri: str, source: dict[str, Any]) -> None:
+    """Record what a query reads (for `siskin status` to measure its lag later)."""
+    fs, root = filesystem_for(checkpoint_uri)
+    fs.create_dir(root, recursive=True)
+    with fs.open_output_stream(f"{root}/{SOURCE_FILE}") as out:
+        out.write(json.dumps(source, sort_keys=True).encode())
+
+
+def read_source(checkpoint_uri: str) -> dict[str, Any] | None:
+    """What `describe_source` recorded, if anything."""
+    fs, root = filesystem_for(checkpoint_uri)
+    try:
+        with fs.open_input_stream(f"{root}/{SOURCE_FILE}") as stream:
+            return dict(json.loads(stream.read().decode()))
+    except (FileNotFoundError, OSError, ValueError):
+        return None

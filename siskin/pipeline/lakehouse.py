@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
 from siskin.config import Settings
-from siskin.lake.checkpoints import checkpoint_app_id
+from siskin.lake.checkpoints import checkpoint_app_id, describe_source
 from siskin.lake.engine import DeltaEngine, get_engine
 from siskin.lake.tables import (
     BRONZE_ALERTS,
@@ -82,12 +82,18 @@ class Lakehouse:
         return writer.trigger(processingTime=f"{self.settings.stream.trigger_seconds} seconds")
 
     def _bronze_query(
-        self, received: DataFrame, name: str, available_now: bool, kafka_options: dict[str, str] | None = None
+        self,
+        received: DataFrame,
+        name: str,
+        available_now: bool,
+        kafka_options: dict[str, str] | None = None,
+        source_paths: list[str] | None = None,
     ) -> StreamingQuery:
         ckpt = checkpoint_path(self.lake, name)
         stage = BronzeStage(
             self.settings, checkpoint_app_id(ckpt, name), query=name, kafka_options=kafka_options
         )
+        describe_source(ckpt, {"kafka": kafka_options} if kafka_options else {"files": source_paths or []})
         writer = received.writeStream.foreachBatch(stage).option("checkpointLocation", ckpt).queryName(name)
         return self._trigger(writer, available_now).start()
 
@@ -139,7 +145,7 @@ class Lakehouse:
             .option("paths", json.dumps(absolute))
             .option("manifest", f"{checkpoint_path(self.lake, name)}/siskin_manifest.jsonl")
         )
-        return self._bronze_query(files_received(reader.load()), name, available_now)
+        return self._bronze_query(files_received(reader.load()), name, available_now, source_paths=absolute)
 
     def start_silver(self, *, available_now: bool = False) -> StreamingQuery:
         """bronze -> silver alerts, cutouts and rejects."""

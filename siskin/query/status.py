@@ -76,6 +76,55 @@ def version_lag(settings: Settings, query: str, source_table: str) -> str:
     return f"{max(0, upstream.version() - int(offset['version']))} commits"
 
 
+def bronze_lags(settings: Settings) -> list[str]:
+    """Lag of every bronze query: Kafka messages or files not yet committed to bronze."""
+    import pyarrow.fs as pafs
+
+    from siskin.lake.checkpoints import read_source
+
+    fs, root = filesystem_for(f"{settings.lake_uri}/_checkpoints")
+    infos = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
+    lags = []
+    for info in sorted(infos, key=lambda i: i.base_name):
+        if not info.base_name.startswith("bronze_"):
+            continue
+        ckpt = f"{settings.lake_uri}/_checkpoints/{info.base_name}"
+        source = read_source(ckpt) or {}
+        offset = checkpoint_offset(ckpt)
+        if "kafka" in source:
+            lags.append(f"{info.base_name}: {kafka_lag(source['kafka'], offset)}")
+        elif "files" in source:
+            manifest = _manifest_size(ckpt)
+            done = int(offset["index"]) if offset else 0
+            lags.append(f"{info.base_name}: {max(0, manifest - done)} files")
+    return lags
+
+
+def _manifest_size(ckpt: str) -> int:
+    fs, root = filesystem_for(f"{ckpt}/siskin_manifest.jsonl")
+    try:
+        with fs.open_input_stream(root) as stream:
+            return sum(1 for line in stream.read().decode().splitlines() if line.strip())
+    except (FileNotFoundError, OSError):
+        return 0
+
+
+def kafka_lag(options: dict[str, str], offset: dict[str, Any] | None, timeout_s: float = 5.0) -> str:
+    """Messages between the committed offsets and the brokers' high watermarks."""
+    try:
+        from siskin.sources.kafka import _Cluster
+        from siskin.sources.kafka_offsets import KafkaSourceOptions
+
+        parsed = KafkaSourceOptions.parse({**options, "pollTimeoutS": str(timeout_s)})
+        cluster = _Cluster(parsed)
+        _, high = cluster.watermarks(cluster.partitions())
+    except Exception as exc:  # noqa: BLE001 - status reports, it does not fail
+        return f"broker {options.get('bootstrap')} unreachable ({type(exc).__name__})"
+    done = {(t, int(p)): int(o) for t, parts in (offset or {}).items() for p, o in parts.items()}
+    behind = sum(max(0, h - done.get(tp, 0)) for tp, h in high.items())
+    return f"{behind} messages"
+
+
 def last_batch_seconds(settings: Settings) -> dict[str, float]:
     """Duration of each query's most recent micro-batch, from `ops.batches`."""
     from siskin.lake.transactions import open_table
@@ -86,6 +135,7 @@ def last_batch_seconds(settings: Settings) -> dict[str, float]:
     frame = table.to_pandas(columns=["query", "committed_at", "seconds"])
     if frame.empty:
         return {}
+    frame["query"] = frame["query"].str.replace(r"^bronze_.*", "bronze", regex=True)
     latest = frame.sort_values("committed_at").groupby("query").tail(1)
     return dict(zip(latest["query"], latest["seconds"], strict=True))
 
@@ -99,6 +149,9 @@ def lake_status(settings: Settings) -> list[TableStatus]:
         version, rows, when = table_rows(table_path(settings.lake_uri, name))
         lag = "-"
         batch_s = None
+        if name == BRONZE_ALERTS.name:
+            batch_s = seconds.get("bronze")
+            lag = "see below"
         if name in writers:
             query, upstream = writers[name]
             lag = version_lag(settings, query, upstream)
@@ -107,8 +160,8 @@ def lake_status(settings: Settings) -> list[TableStatus]:
     return out
 
 
-def format_status(rows: list[TableStatus]) -> str:
-    """A plain-text table for the terminal."""
+def format_status(rows: list[TableStatus], bronze: list[str] | None = None) -> str:
+    """A plain-text table for the terminal, then the lag of each bronze query."""
     header = f"{'table':<16}{'version':>8}{'rows':>10}  {'last commit (UTC)':<26}{'last batch':>11}  lag"
     lines = [header, "-" * len(header)]
     for r in rows:
@@ -116,6 +169,8 @@ def format_status(rows: list[TableStatus]) -> str:
         lines.append(
             f"{r.table:<16}{_s(r.version):>8}{_s(r.rows):>10}  {_s(r.last_commit):<26}{batch:>11}  {r.lag}"
         )
+    if bronze:
+        lines += ["", "bronze queries (not yet in bronze):"] + [f"  {b}" for b in bronze]
     return "\n".join(lines)
 
 

@@ -76,3 +76,6 @@ def test_status_reports_versions_rows_and_lag(small_lake: Path, capsys: pytest.C
     }
     assert lines["silver.alerts"].split()[2] == "60"
     assert "0 commits" in lines["silver.alerts"] and "0 commits" in lines["gold.objects"]
+    assert any(
+        line.strip().startswith("bronze_files_") and line.endswith(": 0 files") for line in out.splitlines()
+    )
