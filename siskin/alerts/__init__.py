@@ -7,6 +7,7 @@ from siskin.alerts.decoder import (
     peek_payloads,
     quality_flags,
     reject_schema,
+    rubin_alert_schema,
     silver_alert_schema,
 )
 
@@ -17,5 +18,6 @@ __all__ = [
     "peek_payloads",
     "quality_flags",
     "reject_schema",
+    "rubin_alert_schema",
     "silver_alert_schema",
 ]

@@ -4,7 +4,9 @@ Step 1: each payload's envelope is recognised and its record blocks inflated (`p
 Step 2: each block is framed, so every record handed on is known to parse (`avro_framer`).
 Step 3: the records of all payloads sharing a writer schema are decoded by DataFusion in one call;
         if that fails, the payloads are bisected until the bad ones are isolated and rejected.
-Step 4: the survey codec flattens, conforms and validates the records (`ztf`).
+Step 4: the survey codec flattens, conforms and validates the records (`ztf`, `rubin`).
+The survey of each payload is recognised from its writer schema, so one batch may mix surveys: ZTF
+alerts land in `alerts`, Rubin alerts in `rubin_alerts`, the cutouts of both in `cutouts`.
 No per-alert Python objects are built for record values: all per-alert work is on Arrow columns.
 """
 
@@ -21,7 +23,7 @@ from siskin.alerts.avro_framer import FrameError
 from siskin.alerts.payloads import Unpacked, WriterSchema, unpack
 from siskin.alerts.peek import peek_payloads
 from siskin.alerts.quality import quality_flags
-from siskin.alerts.registry import SilverParts, SurveyCodec, get_codec
+from siskin.alerts.registry import SilverParts, get_codec
 from siskin.config import DecodeSettings
 from siskin.errors import DecodeError
 
@@ -32,6 +34,7 @@ __all__ = [
     "peek_payloads",
     "quality_flags",
     "reject_schema",
+    "rubin_alert_schema",
     "silver_alert_schema",
 ]
 
@@ -47,18 +50,24 @@ REJECT_SCHEMA = pa.schema(
 )
 
 
+def silver_alert_schema(survey: str = "ztf") -> pa.Schema:
+    """Columns of a survey's decoded alerts (`_row` first): what silver.alerts is built from."""
+    return get_codec(survey).alert_schema()
+
+
+def rubin_alert_schema() -> pa.Schema:
+    """Columns of `DecodedBatch.rubin_alerts`: keys, every diaSource field, histories and nested records."""
+    return silver_alert_schema("rubin")
+
+
 @dataclass
 class DecodedBatch:
-    """The three outputs of one decode: alerts, their cutouts (same order) and rejects."""
+    """The outputs of one decode: ZTF and Rubin alerts, their cutouts (row order) and rejects."""
 
     alerts: pa.Table
     cutouts: pa.Table
     rejects: pa.Table
-
-
-def silver_alert_schema(survey: str = "ztf") -> pa.Schema:
-    """Columns of `DecodedBatch.alerts` (`_row` first): what silver.alerts is built from."""
-    return get_codec(survey).alert_schema()
+    rubin_alerts: pa.Table = field(default_factory=lambda: rubin_alert_schema().empty_table())
 
 
 def cutout_schema(survey: str = "ztf") -> pa.Schema:
@@ -119,27 +128,31 @@ class _Group:
 def decode_payloads(
     payloads: pa.BinaryArray | pa.LargeBinaryArray, settings: DecodeSettings, *, survey: str = "ztf"
 ) -> DecodedBatch:
-    """Decode a batch of raw payloads; every payload yields at least one alert or one reject."""
-    codec = get_codec(survey)
+    """Decode a batch of raw payloads; every payload yields at least one alert or one reject.
+
+    Each payload's survey is recognised from its writer schema (or, for a Confluent frame, from the
+    version its schema id is configured to); `survey` is assumed for payloads with no schema at all.
+    """
+    default = get_codec(survey)
     rejects = _Rejects()
     groups: dict[str, _Group] = {}
     for row, data in enumerate(payloads.to_pylist()):
         try:
-            unpacked = unpack(data, settings, codec)
+            unpacked = unpack(data, settings, default)
         except DecodeError as exc:
             rejects.add(row, exc.code, exc.message)
             continue
         group = groups.setdefault(unpacked.schema.key, _Group(unpacked.schema))
-        _frame(row, unpacked, group, rejects, codec)
-    parts = [
-        part for group in groups.values() if group.blocks for part in _decode_group(group, codec, rejects)
-    ]
-    return _assemble(parts, rejects, codec)
+        _frame(row, unpacked, group, rejects)
+    parts = [part for group in groups.values() if group.blocks for part in _decode_group(group, rejects)]
+    return _assemble(parts, rejects)
 
 
-def _frame(row: int, unpacked: Unpacked, group: _Group, rejects: _Rejects, codec: SurveyCodec) -> None:
+def _frame(row: int, unpacked: Unpacked, group: _Group, rejects: _Rejects) -> None:
     """Frame each block; keep the records that parse, reject the failing record and those after it."""
     framer = unpacked.schema.framer
+    codec = unpacked.schema.codec
+    assert codec is not None, "unpack only returns alert schemas"
     index = 0
     for count, block in unpacked.blocks:
         if count == 0:
@@ -168,14 +181,16 @@ def _frame(row: int, unpacked: Unpacked, group: _Group, rejects: _Rejects, codec
         index += count
 
 
-def _decode_group(group: _Group, codec: SurveyCodec, rejects: _Rejects) -> list[SilverParts]:
+def _decode_group(group: _Group, rejects: _Rejects) -> list[tuple[str, SilverParts]]:
     """One DataFusion call for the whole group; if it fails, bisect by payload to isolate the bad ones."""
+    codec = group.schema.codec
+    assert codec is not None, "unpack only returns alert schemas"
     by_row: dict[int, list[int]] = {}
     for i, row in enumerate(group.rows):
         by_row.setdefault(row, []).append(i)
     decoded: list[tuple[pa.Table, list[int]]] = []
     _decode_rows(group, list(by_row.items()), decoded, rejects)
-    parts: list[SilverParts] = []
+    parts: list[tuple[str, SilverParts]] = []
     for table, picked in decoded:
         counts = np.array([group.blocks[i][0] for i in picked], np.int64)
         rows = np.repeat(np.array([group.rows[i] for i in picked], np.int64), counts)
@@ -185,9 +200,8 @@ def _decode_group(group: _Group, codec: SurveyCodec, rejects: _Rejects) -> list[
         offset = 0
         for batch in table.to_batches():
             end = offset + batch.num_rows
-            parts.append(
-                codec.to_silver(batch, rows[offset:end], alert_index[offset:end], group.schema.version)
-            )
+            silver = codec.to_silver(batch, rows[offset:end], alert_index[offset:end], group.schema.version)
+            parts.append((codec.name, silver))
             offset = end
     return parts
 
@@ -219,15 +233,21 @@ def _in_row_order(table: pa.Table) -> pa.Table:
     return table.take(pa.array(np.argsort(rows, kind="stable")))
 
 
-def _assemble(parts: list[SilverParts], rejects: _Rejects, codec: SurveyCodec) -> DecodedBatch:
-    alerts = [p.alerts for p in parts if p.alerts.num_rows]
-    cutouts = [p.cutouts for p in parts if p.cutouts.num_rows]
-    all_rejects = [rejects.table()] + [p.rejects.cast(REJECT_SCHEMA) for p in parts if p.rejects.num_rows]
+def _alerts_of(survey: str, parts: list[tuple[str, SilverParts]]) -> pa.Table:
+    """The alerts of one survey in row order (an empty table of its schema if none)."""
+    tables = [p.alerts for name, p in parts if name == survey and p.alerts.num_rows]
+    return _in_row_order(pa.concat_tables(tables)) if tables else silver_alert_schema(survey).empty_table()
+
+
+def _assemble(parts: list[tuple[str, SilverParts]], rejects: _Rejects) -> DecodedBatch:
+    cutouts = [p.cutouts for _, p in parts if p.cutouts.num_rows]
+    all_rejects = [rejects.table()] + [p.rejects.cast(REJECT_SCHEMA) for _, p in parts if p.rejects.num_rows]
     reject_table = pa.concat_tables(all_rejects)
     if reject_table.num_rows > 1:
         reject_table = reject_table.sort_by([("_row", "ascending"), ("alert_index", "ascending")])
     return DecodedBatch(
-        alerts=_in_row_order(pa.concat_tables(alerts)) if alerts else codec.alert_schema().empty_table(),
-        cutouts=_in_row_order(pa.concat_tables(cutouts)) if cutouts else codec.cutout_schema().empty_table(),
+        alerts=_alerts_of("ztf", parts),
+        cutouts=_in_row_order(pa.concat_tables(cutouts)) if cutouts else cutout_schema().empty_table(),
         rejects=reject_table,
+        rubin_alerts=_alerts_of("rubin", parts),
     )

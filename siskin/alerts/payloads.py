@@ -17,7 +17,7 @@ from siskin.alerts.avro_container import MAGIC, Buffer, count_records, decompres
 from siskin.alerts.avro_fields import LeadingFields
 from siskin.alerts.avro_framer import RecordFramer
 from siskin.alerts.avro_schema import full_name, inline_named_types
-from siskin.alerts.registry import SurveyCodec, codec_for
+from siskin.alerts.registry import SurveyCodec, codec_for, codec_naming
 from siskin.config import DecodeSettings
 from siskin.errors import DecodeError
 
@@ -50,7 +50,7 @@ class WriterSchema:
         """Reader of the codec's peek fields (ids, version, time) from a record's first bytes."""
         if self._fields is None:
             assert self.codec is not None, "only alert schemas have peek fields"
-            self._fields = LeadingFields(self.parsed, self.codec.peek_paths)
+            self._fields = LeadingFields(self.parsed, self.codec.peek_fields)
         return self._fields
 
 
@@ -66,6 +66,7 @@ def writer_schema(raw: bytes) -> WriterSchema:
         parsed = inline_named_types(json.loads(raw))
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise DecodeError("corrupt_avro", f"writer schema is not a valid Avro schema: {exc}") from exc
+    version: str | None = None
     if not isinstance(parsed, dict) or parsed.get("type") != "record":
         kind = parsed.get("type") if isinstance(parsed, dict) else parsed
         codec = None
@@ -73,11 +74,14 @@ def writer_schema(raw: bytes) -> WriterSchema:
     else:
         codec = codec_for(parsed)
         name = full_name(parsed)
+        if codec is not None:
+            version = codec.writer_version(parsed)
+        elif parsed.get("version") is not None:
+            version = str(parsed["version"])
     inlined = json.dumps(parsed, separators=(",", ":")).encode()
-    version = parsed.get("version") if isinstance(parsed, dict) else None
     schema = WriterSchema(
         name=name,
-        version=str(version) if version is not None else None,
+        version=version,
         parsed=parsed,
         inlined_json=inlined,
         key=hashlib.sha1(inlined).hexdigest()[:16],
@@ -108,14 +112,15 @@ def unpack(
 ) -> Unpacked:
     """Recognise the envelope, check sizes and the writer schema, and decompress the blocks.
 
-    `codec` is the survey being decoded (and the one assumed for schemaless payloads); with `peek`,
-    a container of any registered survey is accepted and only its first non-empty block inflated.
+    The survey is recognised from the writer schema (containers) or the configured schema version
+    (Confluent frames); `codec` is the one assumed for schemaless payloads. With `peek`, only the
+    first non-empty block of a container is inflated.
     """
     if not data:
         raise DecodeError("not_avro", "payload is empty or null")
     limit = settings.max_alert_bytes
     if data[:4] == MAGIC:
-        return _unpack_container(data, limit, codec, peek)
+        return _unpack_container(data, limit, peek)
     if len(data) > limit:
         raise DecodeError("oversized", f"payload of {len(data)} bytes exceeds max_alert_bytes={limit}")
     if data[0] == 0 and len(data) >= 5:
@@ -127,7 +132,8 @@ def unpack(
                 "unknown_confluent_schema_id",
                 f"Confluent schema id {schema_id} is not in decode.confluent_schema_ids (known: {known})",
             )
-        return Unpacked("confluent", _bundled(codec, version, "Confluent schema id"), [(1, data[5:])])
+        framed = codec_naming(version, codec)
+        return Unpacked("confluent", _bundled(framed, version, "Confluent schema id"), [(1, data[5:])])
     version = codec.default_version(settings)
     return Unpacked("schemaless", _bundled(codec, version, "default schema version"), [(1, data)])
 
@@ -141,7 +147,7 @@ def _bundled(codec: SurveyCodec, version: str, origin: str) -> WriterSchema:
     return writer_schema(raw)
 
 
-def _unpack_container(data: bytes, limit: int, codec: SurveyCodec, peek: bool) -> Unpacked:
+def _unpack_container(data: bytes, limit: int, peek: bool) -> Unpacked:
     if len(data) > limit:
         declared = max(1, count_records(data))
         if len(data) > limit * declared:
@@ -151,11 +157,6 @@ def _unpack_container(data: bytes, limit: int, codec: SurveyCodec, peek: bool) -
     schema = writer_schema(container.schema)
     if schema.codec is None:
         raise DecodeError("unknown_schema", f"writer schema {schema.name!r} is not a known alert schema")
-    if schema.codec is not codec and not peek:
-        raise DecodeError(
-            "unknown_schema",
-            f"writer schema {schema.name!r} is a {schema.codec.name} alert, not {codec.name}",
-        )
     if container.n_records == 0:
         raise DecodeError("truncated", "container holds no records (header only)")
     blocks = container.blocks

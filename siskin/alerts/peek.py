@@ -27,10 +27,6 @@ PEEK_SCHEMA = pa.schema(
 )
 
 
-def _typed(value: Any, kind: type) -> Any:
-    return value if isinstance(value, kind) and not isinstance(value, bool) else None
-
-
 def _schema_name(data: bytes) -> str | None:
     """Writer schema name of a container whose schema is not an alert (for the bronze row)."""
     try:
@@ -43,7 +39,11 @@ def _schema_name(data: bytes) -> str | None:
 def peek_payloads(
     payloads: pa.BinaryArray | pa.LargeBinaryArray, settings: DecodeSettings, *, survey: str = "ztf"
 ) -> pa.Table:
-    """Survey, schema, ids, night and alert count per payload; bad bytes give `peek_error`, never raise."""
+    """Survey, schema, ids, night and alert count per payload; bad bytes give `peek_error`, never raise.
+
+    The survey is recognised per payload, as in `decode_payloads`; `survey` is assumed for payloads
+    that carry no schema.
+    """
     default = get_codec(survey)
     values = payloads.to_pylist()
     n = len(values)
@@ -79,12 +79,11 @@ def peek_payloads(
             cols["schema_version"][i] = schema.version
             cols["peek_error"][i] = f"corrupt_avro: first record does not parse ({exc})"
             continue
-        paths = codec.peek_paths
-        cols["schema_version"][i] = _typed(found[paths.schema_version], str) or schema.version
-        cols["object_id"][i] = _typed(found[paths.object_id], str)
-        cols["candid"][i] = _typed(found[paths.candid], int)
-        time = found[paths.time]
-        times[i] = float(time) if isinstance(time, (int, float)) and not isinstance(time, bool) else None
+        peeked = codec.peek_row(found, schema.version)
+        cols["schema_version"][i] = peeked.schema_version
+        cols["object_id"][i] = peeked.object_id
+        cols["candid"][i] = peeked.candid
+        times[i] = peeked.time
     cols["night"] = _nights(times, codecs, n)
     return pa.Table.from_arrays([pa.array(cols[f.name], f.type) for f in PEEK_SCHEMA], schema=PEEK_SCHEMA)
 

@@ -22,7 +22,7 @@ from siskin.config import DecodeSettings
 from siskin.errors import ConfigurationError
 
 BUILTIN_MODULES = ("siskin.alerts.ztf", "siskin.alerts.rubin")
-Path = tuple[str, ...]
+FieldPath = tuple[str, ...]
 
 
 class PeekPaths(NamedTuple):
@@ -62,7 +62,7 @@ class SurveyCodec(ABC):
     name: ClassVar[str]
     supported_versions: ClassVar[tuple[str, ...]]
     peek_paths: ClassVar[PeekPaths]
-    extra_peek_paths: ClassVar[tuple[Path, ...]] = ()
+    extra_peek_paths: ClassVar[tuple[FieldPath, ...]] = ()
 
     @abstractmethod
     def recognises(self, schema: Mapping[str, Any]) -> bool:
@@ -78,11 +78,11 @@ class SurveyCodec(ABC):
         return version in self.supported_versions
 
     @property
-    def peek_fields(self) -> tuple[Path, ...]:
+    def peek_fields(self) -> tuple[FieldPath, ...]:
         """Every field path the peek reads from a record's first bytes."""
         return (*self.peek_paths, *self.extra_peek_paths)
 
-    def peek_row(self, found: Mapping[Path, Any], writer_version: str | None) -> PeekRow:
+    def peek_row(self, found: Mapping[FieldPath, Any], writer_version: str | None) -> PeekRow:
         """The peek's values from the fields read at `peek_fields` (wrongly typed values become None)."""
         paths = self.peek_paths
         time = found[paths.time]
@@ -95,7 +95,10 @@ class SurveyCodec(ABC):
 
     @abstractmethod
     def bundled_schema(self, version: str) -> bytes | None:
-        """The JSON writer schema shipped for `version` (for schemaless payloads), None if not shipped."""
+        """The JSON writer schema of `version` (Confluent-framed and schemaless payloads), None if unknown.
+
+        A codec may raise `DecodeError("unknown_schema_version", ...)` instead, to say what to configure.
+        """
 
     @abstractmethod
     def default_version(self, settings: DecodeSettings) -> str:

@@ -38,6 +38,9 @@ def _run_until_interrupted(queries: list, say=print) -> None:  # noqa: ANN001
     def handler(signum: int, frame: object) -> None:
         stopping["flag"] = True
 
+    # PySpark's own SIGINT handler cancels jobs through py4j in the middle of a call and spills
+    # tracebacks; here Ctrl-C and SIGTERM only ask the loop below to stop the queries cleanly.
+    signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
     try:
         while not stopping["flag"]:

