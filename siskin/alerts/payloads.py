@@ -133,7 +133,8 @@ def unpack(
                 f"Confluent schema id {schema_id} is not in decode.confluent_schema_ids (known: {known})",
             )
         framed = codec_naming(version, codec)
-        return Unpacked("confluent", _bundled(framed, version, "Confluent schema id"), [(1, data[5:])])
+        datum = memoryview(data)[5:]  # no copy of the record bytes
+        return Unpacked("confluent", _bundled(framed, version, "Confluent schema id"), [(1, datum)])
     version = codec.default_version(settings)
     return Unpacked("schemaless", _bundled(codec, version, "default schema version"), [(1, data)])
 

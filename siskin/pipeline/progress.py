@@ -52,8 +52,9 @@ def wait_until(
     raise SiskinError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
-def stop_all(queries: list[StreamingQuery]) -> None:
-    """Stop queries cleanly; Spark's logs are muted meanwhile (a batch cut short logs harmless errors)."""
+def stop_all(queries: list[StreamingQuery], *, grace_s: float = 120.0) -> None:
+    """Stop queries between micro-batches, so none is cut short (a cut batch is safe: it is redone
+    after a restart, but Spark logs scary errors for it). After `grace_s` a busy query is stopped anyway."""
     from pyspark.sql import SparkSession
 
     spark = SparkSession.getActiveSession()
@@ -61,7 +62,10 @@ def stop_all(queries: list[StreamingQuery]) -> None:
         spark.sparkContext.setLogLevel("OFF")
     try:
         for q in queries:
+            deadline = time.monotonic() + grace_s
             try:
+                while q.isActive and q.status.get("isTriggerActive") and time.monotonic() < deadline:
+                    time.sleep(0.05)
                 if q.isActive:
                     q.stop()
             except Exception:  # noqa: BLE001 - stopping mid-batch may raise benign interruption errors
