@@ -72,6 +72,9 @@ class DecodeSettings(_Section):
     ztf_default_schema_version: str = "4.02"
     max_alert_bytes: int = 4 * 1024 * 1024
     confluent_schema_ids: dict[str, str] = Field(default_factory=dict)
+    # Rubin schemas are not shipped (GPLv3 package data): Confluent-framed Rubin payloads need a
+    # folder laid out as <major>/<minor>/lsst.vX_Y.alert.avsc (the lsst alert_packet schemas).
+    rubin_schema_dir: str | None = None
 
 
 class StreamSettings(_Section):

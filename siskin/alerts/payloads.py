@@ -134,13 +134,13 @@ def unpack(
             )
         framed = codec_naming(version, codec)
         datum = memoryview(data)[5:]  # no copy of the record bytes
-        return Unpacked("confluent", _bundled(framed, version, "Confluent schema id"), [(1, datum)])
+        return Unpacked("confluent", _bundled(framed, version, "Confluent schema id", settings), [(1, datum)])
     version = codec.default_version(settings)
-    return Unpacked("schemaless", _bundled(codec, version, "default schema version"), [(1, data)])
+    return Unpacked("schemaless", _bundled(codec, version, "default schema version", settings), [(1, data)])
 
 
-def _bundled(codec: SurveyCodec, version: str, origin: str) -> WriterSchema:
-    raw = codec.bundled_schema(version)
+def _bundled(codec: SurveyCodec, version: str, origin: str, settings: DecodeSettings) -> WriterSchema:
+    raw = codec.bundled_schema(version, settings)
     if raw is None:
         raise DecodeError(
             "unknown_schema_version", f"{origin} maps to {codec.name} schema {version}, which is not bundled"

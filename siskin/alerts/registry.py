@@ -94,7 +94,7 @@ class SurveyCodec(ABC):
         )
 
     @abstractmethod
-    def bundled_schema(self, version: str) -> bytes | None:
+    def bundled_schema(self, version: str, settings: DecodeSettings) -> bytes | None:
         """The JSON writer schema of `version` (Confluent-framed and schemaless payloads), None if unknown.
 
         A codec may raise `DecodeError("unknown_schema_version", ...)` instead, to say what to configure.

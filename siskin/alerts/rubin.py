@@ -13,9 +13,9 @@ is matched against the field names and types of every published version, and a r
 alerts with `midPointTai`, `filterName`, ...) are rejected as `unknown_schema_version`.
 
 Confluent-framed payloads carry no schema: `decode.confluent_schema_ids` maps their id to a Rubin
-schema name (`"lsst.v10_0"`), read from the folder named by the `SISKIN_RUBIN_SCHEMA_DIR` environment
-variable, laid out as the official package data (`<major>/<minor>/lsst.vX_Y.alert.avsc` and the
-files of the records it references).
+schema name (`"lsst.v10_0"`), read from the folder named by the setting `decode.rubin_schema_dir`
+(`SISKIN_DECODE__RUBIN_SCHEMA_DIR`), laid out as the official package data
+(`<major>/<minor>/lsst.vX_Y.alert.avsc` and the files of the records it references).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,7 +44,6 @@ from siskin.alerts.ztf import reject_rows
 from siskin.config import DecodeSettings
 from siskin.errors import DecodeError
 
-SCHEMA_DIR_ENV = "SISKIN_RUBIN_SCHEMA_DIR"
 CANONICAL_VERSION = "11.1"
 CUTOUTS = {"Science": "cutoutScience", "Template": "cutoutTemplate", "Difference": "cutoutDifference"}
 REQUIRED_SOURCE = ("ra", "dec", "midpointMjdTai")
@@ -401,16 +399,17 @@ class RubinCodec(SurveyCodec):
         """Rubin schema names: `lsst.v10_0` (or `lsst.v10_0.alert`)."""
         return bool(_SCHEMA_NAME.match(version))
 
-    def bundled_schema(self, version: str) -> bytes | None:
-        """The official schema of `lsst.vX_Y`, read from the folder named by SISKIN_RUBIN_SCHEMA_DIR."""
+    def bundled_schema(self, version: str, settings: DecodeSettings) -> bytes | None:
+        """The official schema of `lsst.vX_Y`, read from the folder `decode.rubin_schema_dir`."""
         named = _SCHEMA_NAME.match(version)
         if not named:
             return None
-        folder = os.environ.get(SCHEMA_DIR_ENV)
+        folder = settings.rubin_schema_dir
         if not folder:
             raise DecodeError(
                 "unknown_schema_version",
-                f"{version} is a Rubin schema, which is not shipped: set {SCHEMA_DIR_ENV} to a folder "
+                f"{version} is a Rubin schema, which is not shipped: set decode.rubin_schema_dir "
+                "(SISKIN_DECODE__RUBIN_SCHEMA_DIR) to a folder "
                 "laid out as <major>/<minor>/lsst.vX_Y.alert.avsc (the lsst alert_packet schemas)",
             )
         try:

@@ -131,7 +131,7 @@ class ZtfCodec(SurveyCodec):
         candidate = {f["name"] for f in record_fields(top.get("candidate"))}
         return {"jd", "magpsf"} <= candidate and bool({"objectId", "candid"} & top.keys())
 
-    def bundled_schema(self, version: str) -> bytes | None:
+    def bundled_schema(self, version: str, settings: DecodeSettings) -> bytes | None:
         """Only 4.02 is shipped: it is the version ZTF publishes and the simulator writes."""
         return bundled_schema_bytes() if version == "4.02" else None
 

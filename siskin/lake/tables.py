@@ -35,6 +35,11 @@ SILVER_ALERTS = TableSpec(
     "silver.alerts", ("night",), "decoded, flattened, deduplicated ZTF alerts with quality flags"
 )
 SILVER_CUTOUTS = TableSpec("silver.cutouts", ("night",), "the three gzip-FITS cutouts per candid")
+SILVER_RUBIN = TableSpec(
+    "silver.rubin_alerts",
+    ("night",),
+    "decoded Rubin/LSST alerts (diaSource flattened), deduplicated on diaSourceId",
+)
 SILVER_REJECTS = TableSpec(
     "silver.rejects", ("night",), "inputs that could not be decoded or validated, with the reason"
 )
@@ -45,7 +50,15 @@ OPS_BATCHES = TableSpec(
 
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
-    for spec in (BRONZE_ALERTS, SILVER_ALERTS, SILVER_CUTOUTS, SILVER_REJECTS, GOLD_OBJECTS, OPS_BATCHES)
+    for spec in (
+        BRONZE_ALERTS,
+        SILVER_ALERTS,
+        SILVER_RUBIN,
+        SILVER_CUTOUTS,
+        SILVER_REJECTS,
+        GOLD_OBJECTS,
+        OPS_BATCHES,
+    )
 }
 
 # Views computed over the tables above at query time.

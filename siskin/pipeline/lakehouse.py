@@ -28,6 +28,7 @@ from siskin.lake.tables import (
     SILVER_ALERTS,
     SILVER_CUTOUTS,
     SILVER_REJECTS,
+    SILVER_RUBIN,
     checkpoint_path,
     table_path,
 )
@@ -35,7 +36,7 @@ from siskin.pipeline.bronze import files_received
 from siskin.pipeline.bronze_stage import BronzeStage
 from siskin.pipeline.gold import GOLD_SCHEMA
 from siskin.pipeline.gold_stage import GoldStage
-from siskin.pipeline.silver import cutouts_schema, rejects_schema, silver_schema
+from siskin.pipeline.silver import cutouts_schema, rejects_schema, rubin_schema, silver_schema
 from siskin.pipeline.silver_stage import SilverStage
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class Lakehouse:
             (SILVER_ALERTS, silver_schema()),
             (SILVER_CUTOUTS, cutouts_schema()),
             (SILVER_REJECTS, rejects_schema()),
+            (SILVER_RUBIN, rubin_schema()),
             (GOLD_OBJECTS, GOLD_SCHEMA),
             (OPS_BATCHES, OPS_BATCHES_SCHEMA),
         ]

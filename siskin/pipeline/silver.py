@@ -46,6 +46,15 @@ def silver_schema() -> pa.Schema:
 
 
 @lru_cache(maxsize=1)
+def rubin_schema() -> pa.Schema:
+    """Columns of `silver.rubin_alerts`: the decoded Rubin alert, processing info, provenance."""
+    from siskin.alerts.decoder import rubin_alert_schema
+
+    decoded = [f for f in rubin_alert_schema() if f.name != "_row"]
+    return pa.schema(decoded + list(PROCESSING) + list(PROVENANCE_FIELDS))
+
+
+@lru_cache(maxsize=1)
 def cutouts_schema() -> pa.Schema:
     """Columns of `silver.cutouts`: keyed by candid, partitioned by night."""
     from siskin.alerts.decoder import cutout_schema
@@ -71,8 +80,15 @@ def _provenance(bronze: pa.Table, rows: pa.Array) -> dict[str, pa.Array]:
     return {name: bronze.column(src).take(rows) for name, src in take.items()}
 
 
+def _stamp(n: int, now: datetime) -> dict[str, pa.Array]:
+    return {
+        "siskin_version": pa.array([__version__] * n, pa.string()),
+        "processed_at": pa.array([now] * n, UTC_TS),
+    }
+
+
 def decode_bronze(bronze: pa.Table, settings: Settings, now: datetime | None = None) -> dict[str, pa.Table]:
-    """Decode bronze rows into the three silver tables: alerts, cutouts, rejects."""
+    """Decode bronze rows into the silver tables: ZTF alerts, Rubin alerts, cutouts, rejects."""
     from siskin.alerts.decoder import decode_payloads, quality_flags
 
     now = now or datetime.now(UTC)
@@ -82,25 +98,30 @@ def decode_bronze(bronze: pa.Table, settings: Settings, now: datetime | None = N
     result = decode_payloads(payloads, settings.decode)
     out = {
         "silver": silver_schema().empty_table(),
+        "rubin": rubin_schema().empty_table(),
         "cutouts": cutouts_schema().empty_table(),
         "rejects": rejects_schema().empty_table(),
     }
     alerts = result.alerts
     if alerts.num_rows:
         n = alerts.num_rows
-        stamp = {
-            "siskin_version": pa.array([__version__] * n, pa.string()),
-            "processed_at": pa.array([now] * n, UTC_TS),
-        }
         cols = {name: alerts.column(name) for name in alerts.column_names}
         cols.update(_provenance(bronze, alerts.column("_row")))
         cols["quality_ok"], cols["quality_reason"] = quality_flags(alerts, settings.quality)
-        out["silver"] = _conform({**cols, **stamp}, n, silver_schema())
-        cutouts = result.cutouts
-        if not cutouts.column("candid").equals(alerts.column("candid")):  # decoder keeps one order; check
-            cutouts = cutouts.take(pc.index_in(alerts.column("candid"), value_set=cutouts.column("candid")))
+        out["silver"] = _conform({**cols, **_stamp(n, now)}, n, silver_schema())
+    rubin = result.rubin_alerts
+    if rubin.num_rows:
+        n = rubin.num_rows
+        cols = {name: rubin.column(name) for name in rubin.column_names}
+        cols.update(_provenance(bronze, rubin.column("_row")))
+        cols["quality_reason"] = pa.array(["no quality cuts defined for rubin yet"] * n, pa.string())
+        out["rubin"] = _conform({**cols, **_stamp(n, now)}, n, rubin_schema())
+    cutouts = result.cutouts
+    if cutouts.num_rows:
         cut_cols = {name: cutouts.column(name) for name in cutouts.column_names}
-        out["cutouts"] = _conform({**cut_cols, **stamp}, n, cutouts_schema())
+        out["cutouts"] = _conform(
+            {**cut_cols, **_stamp(cutouts.num_rows, now)}, cutouts.num_rows, cutouts_schema()
+        )
     rejects = result.rejects
     if rejects.num_rows:
         n = rejects.num_rows
@@ -110,9 +131,7 @@ def decode_bronze(bronze: pa.Table, settings: Settings, now: datetime | None = N
         cols["payload"] = payloads.take(rows)
         cols["payload_size"] = bronze.column("payload_size").take(rows)
         cols["night"] = bronze.column("night").take(rows)
-        cols["siskin_version"] = pa.array([__version__] * n, pa.string())
-        cols["processed_at"] = pa.array([now] * n, UTC_TS)
-        out["rejects"] = _conform(cols, n, rejects_schema())
+        out["rejects"] = _conform({**cols, **_stamp(n, now)}, n, rejects_schema())
     return out
 
 
@@ -141,8 +160,9 @@ def _as_bronze(table: pa.Table, schema: pa.Schema) -> pa.Table:
 class SeenCandids:
     """Candids already in silver, per night, loaded lazily and kept as sorted int64 arrays."""
 
-    def __init__(self, silver_uri: str) -> None:
+    def __init__(self, silver_uri: str, key: str = "candid") -> None:
         self.silver_uri = silver_uri
+        self.key = key
         self.by_night: dict[int, np.ndarray] = {}
 
     def _load(self, night: int) -> np.ndarray:
@@ -151,8 +171,8 @@ class SeenCandids:
         table = open_table(self.silver_uri)
         if table is None:
             return np.empty(0, np.int64)
-        data = table.to_pyarrow_dataset().to_table(columns=["candid"], filter=pc.field("night") == night)
-        return np.sort(data.column("candid").to_numpy(zero_copy_only=False).astype(np.int64))
+        data = table.to_pyarrow_dataset().to_table(columns=[self.key], filter=pc.field("night") == night)
+        return np.sort(data.column(self.key).to_numpy(zero_copy_only=False).astype(np.int64))
 
     def seen(self, candids: np.ndarray, nights: np.ndarray) -> np.ndarray:
         """Boolean mask: which (candid, night) pairs silver already holds."""

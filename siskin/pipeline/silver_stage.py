@@ -19,13 +19,21 @@ from pyspark.sql import DataFrame
 
 from siskin.config import Settings
 from siskin.lake.parquet_files import rewrite_file
-from siskin.lake.tables import BRONZE_ALERTS, SILVER_ALERTS, SILVER_CUTOUTS, SILVER_REJECTS, table_path
+from siskin.lake.tables import (
+    BRONZE_ALERTS,
+    SILVER_ALERTS,
+    SILVER_CUTOUTS,
+    SILVER_REJECTS,
+    SILVER_RUBIN,
+    table_path,
+)
 from siskin.lake.task_writer import Target, WrittenFile, write_in_tasks
 from siskin.pipeline.ops import BatchReport, record_batch
 from siskin.pipeline.silver import (
     SeenCandids,
     cutouts_schema,
     rejects_schema,
+    rubin_schema,
     silver_schema,
     silver_transform,
 )
@@ -62,6 +70,24 @@ def keep_masks(
     return masks, np.concatenate(fresh), np.concatenate(nights)
 
 
+def cutout_masks(files: list[WrittenFile], fresh: np.ndarray) -> list[np.ndarray]:
+    """Per cutouts file: keep the first row of each key that this batch newly admitted to silver."""
+    taken = np.empty(0, np.int64)
+    masks = []
+    for f in files:
+        keys = np.asarray(f.keys or [], np.int64)
+        first = np.zeros(len(keys), bool)
+        first[np.unique(keys, return_index=True)[1]] = True
+        keep = first & np.isin(keys, fresh) & ~np.isin(keys, taken)
+        taken = np.union1d(taken, keys[keep])
+        masks.append(keep)
+    return masks
+
+
+# Alert tables deduplicated per key; committed after cutouts and rejects, ZTF silver last.
+ALERT_TABLES = {"rubin": "diaSourceId", "silver": "candid"}
+
+
 @dataclass
 class SilverStage:
     """`foreachBatch` body of the bronze -> silver query (also used by `siskin replay`)."""
@@ -70,21 +96,29 @@ class SilverStage:
     app_id: str
     query: str = "silver"
     replay: bool = False
-    seen: SeenCandids = field(init=False)
+    seen: dict[str, SeenCandids] = field(init=False)
 
     def __post_init__(self) -> None:
         lake = self.settings.lake_uri
         self.bronze_uri = table_path(lake, BRONZE_ALERTS.name)
         self.uris = {
             "silver": table_path(lake, SILVER_ALERTS.name),
+            "rubin": table_path(lake, SILVER_RUBIN.name),
             "cutouts": table_path(lake, SILVER_CUTOUTS.name),
             "rejects": table_path(lake, SILVER_REJECTS.name),
         }
-        self.seen = SeenCandids(self.uris["silver"])
+        self.schemas = {
+            "silver": silver_schema(),
+            "rubin": rubin_schema(),
+            "cutouts": cutouts_schema(),
+            "rejects": rejects_schema(),
+        }
+        self.seen = {name: SeenCandids(self.uris[name], key) for name, key in ALERT_TABLES.items()}
 
     def _targets(self) -> dict[str, Target]:
         return {
             "silver": Target(self.uris["silver"], ("night",), key_column="candid"),
+            "rubin": Target(self.uris["rubin"], ("night",), key_column="diaSourceId"),
             "cutouts": Target(
                 self.uris["cutouts"], ("night",), key_column="candid", compression=STAMPS_AS_IS
             ),
@@ -113,29 +147,34 @@ class SilverStage:
         if not written:
             return
         by_target = {name: [w for w in written if w.target == name] for name in self.uris}
-        masks, fresh, fresh_nights = keep_masks(by_target["silver"], self.seen)
-        decoded = sum(len(w.keys or []) for w in by_target["silver"])
         final: dict[str, list] = {"rejects": [w.add for w in by_target["rejects"]]}
-        for name in ("silver", "cutouts"):
-            files = []
-            for w, keep in zip(by_target[name], masks, strict=True):
-                files.append(w.add if keep.all() else rewrite_file(self.uris[name], w.add, keep))
-            final[name] = [f for f in files if f is not None]
+        fresh: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        decoded = 0
+        for name in ALERT_TABLES:
+            masks, keys, nights = keep_masks(by_target[name], self.seen[name])
+            fresh[name] = (keys, nights)
+            decoded += sum(len(w.keys or []) for w in by_target[name])
+            final[name] = self._apply(name, by_target[name], masks)
+        admitted = np.concatenate([keys for keys, _ in fresh.values()])
+        final["cutouts"] = self._apply(
+            "cutouts", by_target["cutouts"], cutout_masks(by_target["cutouts"], admitted)
+        )
         meta = {"siskin.replay": "true"} if self.replay else {}
-        schemas = {"silver": silver_schema(), "cutouts": cutouts_schema(), "rejects": rejects_schema()}
-        for name in ("cutouts", "rejects", "silver"):  # silver last
+        for name in ("cutouts", "rejects", "rubin", "silver"):  # ZTF silver last: it marks the batch done
             if final[name] or name == "silver":
                 commit_files(
                     self.uris[name],
                     final[name],
-                    schemas[name],
+                    self.schemas[name],
                     ("night",),
                     app_id=self.app_id,
                     version=batch_id,
                     metadata=meta,
                 )
-        self.seen.add(fresh, fresh_nights)
+        for name, (keys, nights) in fresh.items():
+            self.seen[name].add(keys, nights)
         n_rejects = sum(w.add.rows for w in by_target["rejects"])
+        all_nights = np.concatenate([n for _, n in fresh.values()])
         record_batch(
             self.settings,
             BatchReport(
@@ -144,10 +183,18 @@ class SilverStage:
                 batch_id=batch_id,
                 started_at=started,
                 input_rows=decoded + n_rejects,
-                output_rows=len(fresh),
+                output_rows=len(admitted),
                 rejects=n_rejects,
-                duplicates=decoded - len(fresh),
-                nights=sorted({int(n) for n in fresh_nights}),
+                duplicates=decoded - len(admitted),
+                nights=sorted({int(n) for n in all_nights}),
                 replay=self.replay,
             ),
         )
+
+    def _apply(self, name: str, files: list[WrittenFile], masks: list[np.ndarray]) -> list:
+        """The files to commit: as written, or rewritten without the rows masked out."""
+        kept = [
+            w.add if keep.all() else rewrite_file(self.uris[name], w.add, keep)
+            for w, keep in zip(files, masks, strict=True)
+        ]
+        return [f for f in kept if f is not None]

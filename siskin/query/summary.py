@@ -14,6 +14,7 @@ from siskin.lake.tables import (
     OPS_BATCHES,
     SILVER_ALERTS,
     SILVER_REJECTS,
+    SILVER_RUBIN,
     table_path,
 )
 
@@ -65,6 +66,7 @@ def summarize(settings: Settings) -> LakeSummary:
             [
                 _counts(settings, BRONZE_ALERTS.name, "bronze"),
                 _counts(settings, SILVER_ALERTS.name, "silver"),
+                _counts(settings, SILVER_RUBIN.name, "rubin"),
                 _counts(settings, SILVER_REJECTS.name, "rejects"),
             ],
             axis=1,
@@ -99,14 +101,18 @@ def summarize(settings: Settings) -> LakeSummary:
 
 def format_summary(summary: LakeSummary, lake_uri: str) -> str:
     """The report printed at the end of the demo and of `siskin ingest`."""
-    lines = [f"Lake: {lake_uri}", "", "Alerts per night (bronze payloads, silver alerts, rejects):"]
+    lines = [
+        f"Lake: {lake_uri}",
+        "",
+        "Alerts per night (bronze payloads, silver ZTF and Rubin alerts, rejects):",
+    ]
     if summary.per_night.empty:
         lines.append("  (empty)")
     else:
         lines.extend("  " + line for line in summary.per_night.to_string().splitlines())
         totals = summary.per_night.sum()
         lines.append(
-            f"  total: bronze {totals['bronze']}, silver {totals['silver']}, "
+            f"  total: bronze {totals['bronze']}, silver {totals['silver']}, rubin {totals['rubin']}, "
             f"rejects {totals['rejects']}, duplicates skipped {summary.duplicates}"
         )
     lines.append(f"Gold objects: {summary.gold_objects}")

@@ -199,9 +199,3 @@ def test_mutated_alerts_never_raise_or_hang_and_are_all_accounted_for(
     seen = set(result.alerts.column("_row").to_pylist()) | set(result.rejects.column("_row").to_pylist())
     assert seen == set(range(len(payloads)))
     assert result.rejects.num_rows > 0
-
-
-def test_a_rubin_alert_is_an_unknown_schema_for_the_ztf_decoder(shared_data) -> None:
-    path = sorted((shared_data / "lsst" / "fink-broker" / "rubin_test_data_9_0_avro").glob("*.avro"))[0]
-    result = decode_payloads(pa.array([path.read_bytes()]), DecodeSettings())
-    assert result.rejects.column("reason_code").to_pylist() == ["unknown_schema"]

@@ -288,10 +288,8 @@ def _framed(schema_id: int, record: dict[str, Any], schema: dict[str, Any]) -> b
 
 
 @pytest.fixture
-def schema_dir(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = shared_data / "lsst" / "schema"
-    monkeypatch.setenv("SISKIN_RUBIN_SCHEMA_DIR", str(folder))
-    return folder
+def schema_dir(shared_data: Path) -> Path:
+    return shared_data / "lsst" / "schema"
 
 
 @pytest.mark.parametrize(("source", "major"), [(SPARK_90, 9), (CLIENT_100, 10)])
@@ -303,7 +301,9 @@ def test_a_confluent_framed_rubin_alert_decodes_as_its_container_does(
     with path.open("rb") as fh:
         record = next(iter(fastavro.reader(fh)))
     payload = _framed(42, record, _official(shared_data, major, 0))
-    settings = DecodeSettings(confluent_schema_ids={"42": f"lsst.v{major}_0"})
+    settings = DecodeSettings(
+        confluent_schema_ids={"42": f"lsst.v{major}_0"}, rubin_schema_dir=str(schema_dir)
+    )
     result = decode_payloads(pa.array([payload]), settings)
     assert result.rejects.num_rows == 0, result.rejects.to_pylist()
     row = rubin_files.index(path)
@@ -322,17 +322,14 @@ def test_a_confluent_framed_rubin_alert_decodes_as_its_container_does(
 def test_an_unconfigured_confluent_id_is_rejected(shared_data, schema_dir) -> None:
     record, _ = _spark_record(shared_data)
     payload = _framed(42, record, _official(shared_data, 9, 0))
-    settings = DecodeSettings(confluent_schema_ids={"7": "lsst.v9_0"})
+    settings = DecodeSettings(confluent_schema_ids={"7": "lsst.v9_0"}, rubin_schema_dir=str(schema_dir))
     result = decode_payloads(pa.array([payload]), settings)
     assert result.rejects.column("reason_code").to_pylist() == ["unknown_confluent_schema_id"]
 
 
-def test_a_rubin_schema_id_without_the_schema_folder_says_what_to_set(
-    shared_data, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("SISKIN_RUBIN_SCHEMA_DIR", raising=False)
+def test_a_rubin_schema_id_without_the_schema_folder_says_what_to_set(shared_data) -> None:
     record, _ = _spark_record(shared_data)
     payload = _framed(42, record, _official(shared_data, 9, 0))
     result = decode_payloads(pa.array([payload]), DecodeSettings(confluent_schema_ids={"42": "lsst.v9_0"}))
     assert result.rejects.column("reason_code").to_pylist() == ["unknown_schema_version"]
-    assert "SISKIN_RUBIN_SCHEMA_DIR" in result.rejects.column("reason")[0].as_py()
+    assert "rubin_schema_dir" in result.rejects.column("reason")[0].as_py()

@@ -1,0 +1,58 @@
+"""Real Rubin (LSST) alerts, mixed with ZTF ones, land in their own silver table, deduplicated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import fastavro
+import pyarrow.compute as pc
+from deltalake import DeltaTable
+
+from siskin.config import Settings
+
+
+def _records(paths: list[Path]) -> list[int]:
+    ids = []
+    for path in paths:
+        with path.open("rb") as fh:
+            ids += [r.get("diaSourceId") or r["diaSource"]["diaSourceId"] for r in fastavro.reader(fh)]
+    return ids
+
+
+def test_rubin_and_ztf_alerts_share_one_stream_and_split_in_silver(
+    spark_session, shared_data: Path, tmp_path: Path
+) -> None:
+    from siskin.pipeline.lakehouse import Lakehouse
+
+    lsst = shared_data / "lsst"
+    rubin_inputs = [
+        lsst / "fink-broker" / "rubin_test_data_9_0_avro",
+        lsst / "fink-client" / "part-2-918301.avro",
+    ]
+    ztf_input = shared_data / "ztf" / "alerts" / "fink-broker-2020-01-01"
+    files = sorted(rubin_inputs[0].glob("*.avro")) + [rubin_inputs[1]]
+    expected = _records(files)
+    lake = tmp_path / "lake"
+    house = Lakehouse(Settings(lake=str(lake)), spark_session)
+    house.ensure_tables()
+    house.start_bronze_files(
+        [str(p) for p in [*rubin_inputs, ztf_input]], available_now=True
+    ).awaitTermination()
+    house.run_downstream_available_now()
+
+    rubin = DeltaTable(str(lake / "silver" / "rubin_alerts")).to_pyarrow_table(
+        columns=["diaSourceId", "diaObjectId", "survey", "night", "ra", "dec", "prvDiaSources"]
+    )
+    assert sorted(rubin.column("diaSourceId").to_pylist()) == sorted(set(expected))
+    assert pc.count_distinct(rubin.column("diaSourceId")).as_py() == rubin.num_rows
+    assert set(rubin.column("survey").to_pylist()) == {"rubin"}
+    assert pc.min(rubin.column("night")).as_py() > 20200101
+    assert max(len(v or []) for v in rubin.column("prvDiaSources").to_pylist()) > 100  # long v10 histories
+    ztf = DeltaTable(str(lake / "silver" / "alerts")).to_pyarrow_table(columns=["candid"])
+    assert ztf.num_rows == len(list(ztf_input.glob("*.avro")))
+    cutouts = DeltaTable(str(lake / "silver" / "cutouts")).to_pyarrow_table(columns=["candid"])
+    keys = set(cutouts.column("candid").to_pylist())
+    assert set(expected) <= keys and set(ztf.column("candid").to_pylist()) <= keys
+    assert cutouts.num_rows == len(keys)
+    bronze = DeltaTable(str(lake / "bronze" / "alerts")).to_pandas(columns=["survey"])
+    assert set(bronze["survey"]) == {"rubin", "ztf"}
