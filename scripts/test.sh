@@ -7,4 +7,5 @@ bash scripts/setup.sh
 export PYSPARK_PYTHON="$PWD/.venv/bin/python"
 if [ $# -eq 0 ]; then set -- -m "not slow"; fi
 .venv/bin/ruff check siskin tests jobs
+.venv/bin/mypy siskin
 exec .venv/bin/python -m pytest "$@"

@@ -36,7 +36,7 @@ def silver_visibility(silver_uri: str) -> tuple[np.ndarray, np.ndarray]:
     out, commits = [], []
     for version in range(table.version() + 1):
         actions = read_commit(silver_uri, version)
-        info = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
+        info: dict[str, Any] = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
         committed_ns = int(info.get("timestamp", 0)) * 1_000_000
         for act in actions:
             if "add" in act:

@@ -64,8 +64,9 @@ def _task_function(
                 if table.num_rows == 0:
                     continue
                 target = targets[name]
+                files: list[tuple[FileAdd, list[int] | None]]
                 if target.key_column:
-                    files = write_data_files_with_keys(
+                    files = write_data_files_with_keys(  # type: ignore[assignment]
                         table,
                         target.uri,
                         target.partition_by,

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction
 from deltalake.exceptions import TableNotFoundError
-from deltalake.transaction import AddAction
+from deltalake.transaction import AddAction, RemoveAction
 
 from siskin.lake.parquet_files import FileAdd
 
@@ -92,7 +92,7 @@ def commit_files(
         if done is not None and done >= version:
             log.info("skip %s: batch %s already committed by %s", uri, version, app_id)
             return False
-    actions = []
+    actions: list[AddAction | RemoveAction] = []
     for f in files:
         d = f.to_dict() if isinstance(f, FileAdd) else f
         actions.append(

@@ -51,7 +51,7 @@ class BronzeStage:
             return
         files = [w.add for w in written]
         commit_files(uri, files, BRONZE_SCHEMA, ("night",), app_id=self.app_id, version=batch_id)
-        nights = sorted({int(f.partition_values["night"]) for f in files})
+        nights = sorted({int(f.partition_values["night"] or 0) for f in files})
         rows = sum(f.rows for f in files)
         record_batch(
             self.settings,

@@ -64,6 +64,8 @@ def rebuild_objects(house: Lakehouse, object_ids: set[str], *, app_id: str) -> i
     if not object_ids:
         return 0
     silver = open_table(house.path(SILVER_ALERTS.name))
+    if silver is None:
+        return 0
     ids = sorted(object_ids)
     alerts = (
         silver.to_pyarrow_dataset()

@@ -56,7 +56,7 @@ def keep_masks(
     masks, fresh, nights = [], [], []
     for f in files:
         keys = np.asarray(f.keys or [], np.int64)
-        night = int(f.add.partition_values["night"])
+        night = int(f.add.partition_values["night"] or 0)
         seen = already.seen(keys, np.full(len(keys), night, np.int32)) | np.isin(keys, taken)
         first = np.zeros(len(keys), bool)
         first[np.unique(keys, return_index=True)[1]] = True

@@ -77,8 +77,9 @@ def run_sql(spark: SparkSession, engine: DeltaEngine, lake_uri: str, sql: str) -
 def write_result(df: DataFrame, fmt: OutputFormat, out: Path | None, limit: int) -> str | None:
     """Print (table) or write (csv/json/parquet) a result; returns the text printed, if any."""
     if fmt == "table":
-        rows = df.limit(limit).toPandas()
         import pandas as pd
+
+        rows: pd.DataFrame = df.limit(limit).toPandas()
 
         with pd.option_context("display.max_columns", 50, "display.width", 200, "display.max_colwidth", 40):
             return rows.to_string(index=False) if len(rows) else "(no rows)"
