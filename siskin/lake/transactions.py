@@ -75,6 +75,13 @@ def committed_version(table: DeltaTable, app_id: str) -> int | None:
     return table.transaction_version(app_id)
 
 
+def already_committed(uri: str, app_id: str, version: int) -> bool:
+    """Whether the table records this app's batch `version` (or a later one): a replay to skip."""
+    table = open_table(uri)
+    done = committed_version(table, app_id) if table is not None else None
+    return done is not None and done >= version
+
+
 def commit_files(
     uri: str,
     files: Sequence[FileAdd | dict[str, Any]],
@@ -126,11 +133,8 @@ def append_arrow(
     from siskin.lake.parquet_files import write_data_files
 
     ensure_table(uri, table.schema, partition_by)
-    if app_id is not None and version is not None:
-        existing = open_table(uri)
-        done = existing.transaction_version(app_id) if existing is not None else None
-        if done is not None and done >= version:
-            return False
+    if app_id is not None and version is not None and already_committed(uri, app_id, version):
+        return False
     files = write_data_files(table, uri, tuple(partition_by))
     return commit_files(
         uri, files, table.schema, partition_by, app_id=app_id, version=version, metadata=metadata

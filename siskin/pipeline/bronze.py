@@ -120,16 +120,7 @@ def to_bronze_table(received: pa.Table, settings: DecodeSettings, now: datetime 
         "ingest_time": ingest,
         "night": night,
     }
-    for name in (
-        "source",
-        "topic",
-        "partition",
-        "offset",
-        "kafka_timestamp",
-        "sent_ns",
-        "file_path",
-        "file_member",
-    ):
+    for name in RECEIVED_COLUMNS[1:]:
         columns[name] = received.column(name)
     for name in ("survey", "schema_name", "schema_version", "n_alerts", "object_id", "candid", "peek_error"):
         columns[name] = peek.column(name)

@@ -32,12 +32,10 @@ class BronzeStage:
     kafka_options: dict[str, str] | None = None  # when the source hands over offset ranges
 
     def __call__(self, received: DataFrame, batch_id: int) -> None:
-        from siskin.lake.transactions import commit_files, open_table
+        from siskin.lake.transactions import already_committed, commit_files
 
         uri = table_path(self.settings.lake_uri, BRONZE_ALERTS.name)
-        table = open_table(uri)
-        done = table.transaction_version(self.app_id) if table is not None else None
-        if done is not None and done >= batch_id:
+        if already_committed(uri, self.app_id, batch_id):
             return
         started = datetime.now(UTC)
         transform = bronze_transform(self.settings.decode, self.kafka_options)

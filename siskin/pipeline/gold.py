@@ -159,11 +159,10 @@ def merge_objects(gold_uri: str, rows: pa.Table, *, app_id: str, version: int) -
     """Upsert rows into gold in one commit; False when this batch was merged already."""
     from deltalake import CommitProperties, Transaction
 
-    from siskin.lake.transactions import ensure_table
+    from siskin.lake.transactions import already_committed, ensure_table
 
     table = ensure_table(gold_uri, GOLD_SCHEMA, ())
-    done = table.transaction_version(app_id)
-    if done is not None and done >= version:
+    if already_committed(gold_uri, app_id, version):
         return False
     props = CommitProperties(app_transactions=[Transaction(app_id=app_id, version=version)])
     (

@@ -125,17 +125,10 @@ class SilverStage:
             "rejects": Target(self.uris["rejects"], ("night",)),
         }
 
-    def _done(self, batch_id: int) -> bool:
-        from siskin.lake.transactions import open_table
-
-        table = open_table(self.uris["silver"])
-        version = table.transaction_version(self.app_id) if table is not None else None
-        return version is not None and version >= batch_id
-
     def __call__(self, bronze: DataFrame, batch_id: int) -> None:
-        from siskin.lake.transactions import commit_files
+        from siskin.lake.transactions import already_committed, commit_files
 
-        if self._done(batch_id):  # replayed after a crash that followed the silver commit
+        if already_committed(self.uris["silver"], self.app_id, batch_id):  # replay after the silver commit
             return
         started = datetime.now(UTC)
         written = write_in_tasks(
