@@ -43,8 +43,8 @@ class KafkaSettings(_Section):
     topics: list[str] = Field(default_factory=lambda: ["ztf-alerts"])
     topic_pattern: str | None = None
     starting_offsets: str = "earliest"
-    max_alerts_per_trigger: int = 5000
-    alerts_per_partition: int = 1000
+    max_alerts_per_trigger: int = 10000
+    alerts_per_partition: int = 2500
     poll_timeout_s: float = 10.0
     group_id: str = "siskin"
     client: dict[str, str] = Field(default_factory=dict)
