@@ -73,13 +73,3 @@ def stop_all(queries: list[StreamingQuery], *, grace_s: float = 120.0) -> None:
     finally:
         if spark is not None:
             spark.sparkContext.setLogLevel(spark.conf.get("spark.siskin.logLevel", "ERROR") or "ERROR")
-
-
-def mean_trigger_seconds(query: StreamingQuery) -> float | None:
-    """Mean duration of the query's recent non-empty triggers."""
-    durations = [
-        p["durationMs"].get("triggerExecution", 0) / 1000
-        for p in query.recentProgress
-        if p.get("numInputRows", 0) > 0
-    ]
-    return sum(durations) / len(durations) if durations else None

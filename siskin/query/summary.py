@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 import pyarrow.compute as pc
@@ -28,7 +28,6 @@ class LakeSummary:
     gold_objects: int
     duplicates: int
     stage_seconds: pd.DataFrame
-    extra_stage_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def slowest_stage(self) -> tuple[str, float] | None:
@@ -37,7 +36,6 @@ class LakeSummary:
             if len(self.stage_seconds)
             else {}
         )
-        stages.update(self.extra_stage_seconds)
         if not stages:
             return None
         name = max(stages, key=lambda k: stages[k])
@@ -125,8 +123,6 @@ def format_summary(summary: LakeSummary, lake_uri: str) -> str:
         lines.append("Micro-batch seconds per stage (mean / max over batches):")
         for r in summary.stage_seconds.itertuples():
             lines.append(f"  {r.query:<8} {r.batches:>4} batches  {r.mean_s:6.2f} s / {r.max_s:6.2f} s")
-    for name, secs in summary.extra_stage_seconds.items():
-        lines.append(f"  {name:<8} mean trigger {secs:6.2f} s")
     slowest = summary.slowest_stage
     if slowest:
         lines.append(f"Slowest stage: {slowest[0]} ({slowest[1]:.2f} s per micro-batch on average)")
