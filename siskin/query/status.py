@@ -109,13 +109,14 @@ def _manifest_size(ckpt: str) -> int:
         return 0
 
 
-def kafka_lag(options: dict[str, str], offset: dict[str, Any] | None, timeout_s: float = 5.0) -> str:
+def kafka_lag(options: dict[str, str], offset: dict[str, Any] | None, timeout_s: float = 3.0) -> str:
     """Messages between the committed offsets and the brokers' high watermarks."""
     try:
         from siskin.sources.kafka import _Cluster
         from siskin.sources.kafka_offsets import KafkaSourceOptions
 
-        parsed = KafkaSourceOptions.parse({**options, "pollTimeoutS": str(timeout_s)})
+        quiet = {**options, "pollTimeoutS": str(timeout_s), "kafka.log_level": "0"}  # a gone broker: no spam
+        parsed = KafkaSourceOptions.parse(quiet)
         cluster = _Cluster(parsed)
         _, high = cluster.watermarks(cluster.partitions())
     except Exception as exc:  # noqa: BLE001 - status reports, it does not fail
@@ -162,12 +163,12 @@ def lake_status(settings: Settings) -> list[TableStatus]:
 
 def format_status(rows: list[TableStatus], bronze: list[str] | None = None) -> str:
     """A plain-text table for the terminal, then the lag of each bronze query."""
-    header = f"{'table':<16}{'version':>8}{'rows':>10}  {'last commit (UTC)':<26}{'last batch':>11}  lag"
+    header = f"{'table':<21}{'version':>8}{'rows':>10}  {'last commit (UTC)':<26}{'last batch':>11}  lag"
     lines = [header, "-" * len(header)]
     for r in rows:
         batch = f"{r.last_batch_seconds:.2f}s" if r.last_batch_seconds is not None else "-"
         lines.append(
-            f"{r.table:<16}{_s(r.version):>8}{_s(r.rows):>10}  {_s(r.last_commit):<26}{batch:>11}  {r.lag}"
+            f"{r.table:<21}{_s(r.version):>8}{_s(r.rows):>10}  {_s(r.last_commit):<26}{batch:>11}  {r.lag}"
         )
     if bronze:
         lines += ["", "bronze queries (not yet in bronze):"] + [f"  {b}" for b in bronze]

@@ -68,3 +68,11 @@ def test_ctrl_c_stops_cleanly_and_restart_resumes(embedded_broker, tmp_path: Pat
     assert _bronze_rows(lake) == 600
     silver = DeltaTable(str(lake / "silver" / "alerts")).to_pyarrow_table(columns=["candid"])
     assert sorted(silver.column("candid").to_pylist()) == sorted(c for c, _ in records)
+    status = subprocess.run(
+        [sys.executable, "-m", "siskin.cli.main", "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert status.returncode == 0 and ": 0 messages" in status.stdout, status.stdout + status.stderr[-1000:]
