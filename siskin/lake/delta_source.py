@@ -70,7 +70,8 @@ def read_file_refs(
         wanted = None if columns is None else [c for c in columns if c not in values]
         with fs.open_input_file(f"{root}/{path}") as handle:
             parquet = pq.ParquetFile(handle)
-            for batch in parquet.iter_batches(batch_size=batch_rows, columns=wanted):
+            # one thread: Spark already runs one task per core
+            for batch in parquet.iter_batches(batch_size=batch_rows, columns=wanted, use_threads=False):
                 table = pa.Table.from_batches([batch])
                 for col, raw in values.items():
                     if columns is not None and col not in columns:

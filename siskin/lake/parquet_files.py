@@ -109,6 +109,13 @@ def split_by_partition(
         yield tuple(row[c] for c in partition_by), table.filter(mask).drop_columns(list(partition_by))
 
 
+def _encoding(schema: pa.Schema) -> dict[str, Any]:
+    """Dictionaries and min/max statistics for every column but large blobs (payloads, cutouts):
+    on unique 50 KB values they cost as much as writing them and never help a reader."""
+    small = [f.name for f in schema if not (pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type))]
+    return {"use_dictionary": small, "write_statistics": small}
+
+
 def _write_chunks(
     table: pa.Table,
     table_uri: str,
@@ -132,7 +139,7 @@ def _write_chunks(
                 else {c: compression.get(c, compression.get("*", "zstd")) for c in chunk.column_names}
             )
             with fs.open_output_stream(f"{root}/{rel}") as out:
-                pq.write_table(chunk, out, compression=codecs, use_dictionary=True, write_statistics=True)
+                pq.write_table(chunk, out, compression=codecs, **_encoding(chunk.schema))
             size = fs.get_file_info(f"{root}/{rel}").size
             pvals = {c: (None if v is None else str(v)) for c, v in zip(partition_by, values, strict=True)}
             add = FileAdd(
@@ -190,7 +197,7 @@ def rewrite_file(table_uri: str, add: FileAdd, keep: Any) -> FileAdd | None:
         else f"part-{uuid.uuid4().hex}.parquet"
     )
     with fs.open_output_stream(f"{root}/{rel}") as out:
-        pq.write_table(table, out, compression="zstd")
+        pq.write_table(table, out, compression="zstd", **_encoding(table.schema))
     size = fs.get_file_info(f"{root}/{rel}").size
     return FileAdd(
         rel, int(size or 0), add.partition_values, int(time.time() * 1000), file_stats(table), table.num_rows
