@@ -16,22 +16,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from siskin.alerts.avro_container import MAGIC, encode_long
+
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
-MAGIC = b"Obj\x01"
-
-
-def encode_long(value: int) -> bytes:
-    """Zigzag varint of one long."""
-    n = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while n & ~0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def encode_bytes(data: bytes) -> bytes:
     """Length-prefixed bytes (Avro `bytes` and `string`)."""
     return encode_long(len(data)) + data
