@@ -40,7 +40,7 @@ from siskin.alerts.avro_schema import record_fields as avro_record_fields
 from siskin.alerts.columns import cast, join_reasons, labelled, nights_from_jd, non_finite
 from siskin.alerts.registry import FieldPath, PeekPaths, PeekRow, SilverParts, SurveyCodec, register
 from siskin.alerts.ztf import cutout_schema as shared_cutout_schema
-from siskin.alerts.ztf import reject_rows
+from siskin.alerts.ztf import split_invalid
 from siskin.config import DecodeSettings
 from siskin.errors import DecodeError
 
@@ -483,18 +483,9 @@ class RubinCodec(SurveyCodec):
             version = pc.coalesce(version, pa.scalar(schema_version, pa.string()))
         night = day_obs(flat["midpointMjdTai"])
         code, reason = self._validate(version, source_id, source, flat, night)
-        ok = pc.is_null(code)
-        bad = pc.invert(ok)
         row_array = pa.array(rows.astype(np.int32), pa.int32())
         object_text = pc.cast(object_id, pa.string())
-        rejects = reject_rows(
-            row_array.filter(bad),
-            code.filter(bad),
-            reason.filter(bad),
-            pa.array(alert_index.astype(np.int32)).filter(bad),
-            source_id.filter(bad),
-            object_text.filter(bad),
-        )
+        ok, rejects = split_invalid(code, reason, row_array, alert_index, source_id, object_text)
         values = {
             **flat,
             "_row": row_array,

@@ -96,6 +96,24 @@ def cutout_schema() -> pa.Schema:
     return pa.schema(fields)
 
 
+def split_invalid(
+    code: pa.Array,
+    reason: pa.Array,
+    rows: pa.Array,
+    alert_index: np.ndarray,
+    key: pa.Array,
+    object_id: pa.Array,
+) -> tuple[pa.Array, pa.Table]:
+    """(valid mask, reject rows) from per-alert validation codes: a null code means valid."""
+    ok = pc.is_null(code)
+    bad = pc.invert(ok)
+    index = pa.array(alert_index.astype(np.int32)).filter(bad)
+    rejects = reject_rows(
+        rows.filter(bad), code.filter(bad), reason.filter(bad), index, key.filter(bad), object_id.filter(bad)
+    )
+    return ok, rejects
+
+
 def reject_rows(
     rows: pa.Array,
     codes: pa.Array,
@@ -173,17 +191,8 @@ class ZtfCodec(SurveyCodec):
         )
         night = nights_from_jd(cols["jd"])
         code, reason = self._validate(version, object_id, candid, candidate, cols, night, n)
-        ok = pc.is_null(code)
         row_array = pa.array(rows.astype(np.int32), pa.int32())
-        bad = pc.invert(ok)
-        rejects = reject_rows(
-            row_array.filter(bad),
-            code.filter(bad),
-            reason.filter(bad),
-            pa.array(alert_index.astype(np.int32)).filter(bad),
-            candid.filter(bad),
-            object_id.filter(bad),
-        )
+        ok, rejects = split_invalid(code, reason, row_array, alert_index, candid, object_id)
         keys = {
             "_row": row_array,
             "night": night,
