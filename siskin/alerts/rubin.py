@@ -40,7 +40,7 @@ from siskin.alerts.avro_schema import record_fields as avro_record_fields
 from siskin.alerts.columns import cast, join_reasons, labelled, nights_from_jd, non_finite
 from siskin.alerts.registry import FieldPath, PeekPaths, PeekRow, SilverParts, SurveyCodec, register
 from siskin.alerts.ztf import cutout_schema as shared_cutout_schema
-from siskin.alerts.ztf import split_invalid
+from siskin.alerts.ztf import reject_code, split_invalid
 from siskin.config import DecodeSettings
 from siskin.errors import DecodeError
 
@@ -82,7 +82,6 @@ _LOGICAL = {
     "timestamp-micros": pa.timestamp("us", tz="UTC"),
     "timestamp-millis": pa.timestamp("ms", tz="UTC"),
 }
-_NULL_STRING = pa.scalar(None, pa.string())
 _OPTIONAL_RECORDS = ("diaObject", "ssSource", "ssObject", "mpc_orbits")
 # Where an alert's object id is read, first non-null, non-zero wins (the decode and the peek agree).
 _OBJECT_PATHS = (("diaSource", "diaObjectId"), ("diaObject", "diaObjectId"), ("diaSource", "ssObjectId"))
@@ -548,19 +547,7 @@ class RubinCodec(SurveyCodec):
             )
         )
         finite_reason = join_reasons(finite_parts, "; ")
-        code = pc.if_else(
-            bad_version,
-            "unknown_schema_version",
-            pc.if_else(
-                missing_reason.is_valid(),
-                "missing_field",
-                pc.if_else(finite_reason.is_valid(), "non_finite", _NULL_STRING),
-            ),
-        )
-        reason = pc.if_else(
-            bad_version, version_reason, pc.if_else(missing_reason.is_valid(), missing_reason, finite_reason)
-        )
-        return code, reason
+        return reject_code(bad_version, version_reason, missing_reason, finite_reason)
 
 
 @lru_cache(maxsize=32)

@@ -34,7 +34,6 @@ from siskin.config import DecodeSettings
 CUTOUT_KINDS = ("Science", "Template", "Difference")
 REQUIRED_CANDIDATE = ("jd", "fid", "ra", "dec", "magpsf", "sigmapsf")
 FINITE_CANDIDATE = ("magpsf", "sigmapsf", "ra", "dec", "jd")
-_NULL_STRING = pa.scalar(None, pa.string())
 
 
 @dataclass(frozen=True)
@@ -94,6 +93,27 @@ def cutout_schema() -> pa.Schema:
             pa.field(f"cutout{kind}_stampData", pa.binary()),
         ]
     return pa.schema(fields)
+
+
+def reject_code(
+    bad_version: pa.Array, version_reason: pa.Array, missing_reason: pa.Array, finite_reason: pa.Array
+) -> tuple[pa.Array, pa.Array]:
+    """Per alert, the first failed check in precedence order (version, missing field, non-finite):
+    (reason_code, reason), both null for a valid alert."""
+    null = pa.scalar(None, pa.string())
+    code = pc.if_else(
+        bad_version,
+        "unknown_schema_version",
+        pc.if_else(
+            missing_reason.is_valid(),
+            "missing_field",
+            pc.if_else(finite_reason.is_valid(), "non_finite", null),
+        ),
+    )
+    reason = pc.if_else(
+        bad_version, version_reason, pc.if_else(missing_reason.is_valid(), missing_reason, finite_reason)
+    )
+    return code, reason
 
 
 def split_invalid(
@@ -263,19 +283,7 @@ class ZtfCodec(SurveyCodec):
             labelled(pc.and_(night.is_null(), cols["jd"].is_valid()), "candidate.jd is not a usable date")
         )
         finite_reason = join_reasons(finite_parts, "; ")
-        code = pc.if_else(
-            bad_version,
-            "unknown_schema_version",
-            pc.if_else(
-                missing_reason.is_valid(),
-                "missing_field",
-                pc.if_else(finite_reason.is_valid(), "non_finite", _NULL_STRING),
-            ),
-        )
-        reason = pc.if_else(
-            bad_version, version_reason, pc.if_else(missing_reason.is_valid(), missing_reason, finite_reason)
-        )
-        return code, reason
+        return reject_code(bad_version, version_reason, missing_reason, finite_reason)
 
 
 def _table(columns: dict[str, pa.Array], schema: pa.Schema) -> pa.Table:

@@ -20,6 +20,8 @@ from siskin.alerts.avro_container import MAGIC, encode_long
 
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
+
+
 def encode_bytes(data: bytes) -> bytes:
     """Length-prefixed bytes (Avro `bytes` and `string`)."""
     return encode_long(len(data)) + data
