@@ -1,6 +1,6 @@
 """Streaming job: watch landing paths (Avro files, tarballs) into bronze. Usage: bronze_files.py PATH...
 
-Thin entry point: the logic lives in `siskin.pipeline`. Same as `siskin run bronze-files PATH...`.
+Thin entry point: the logic lives in the `siskin` package. Same as `siskin run bronze-files PATH...`.
 """
 
 import sys

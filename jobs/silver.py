@@ -1,6 +1,6 @@
 """Streaming job: the silver stage of the lake, running until stopped (restart resumes).
 
-Thin entry point: the logic lives in `siskin.pipeline`. Same as `siskin run silver`.
+Thin entry point: the logic lives in the `siskin` package. Same as `siskin run silver`.
 """
 
 import sys

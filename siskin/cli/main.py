@@ -135,8 +135,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from siskin.ops.replay import replay_night
     from siskin.pipeline.lakehouse import Lakehouse
-    from siskin.pipeline.replay import replay_night
 
     house = Lakehouse(_settings(args))
     report = replay_night(house, args.night)

@@ -16,7 +16,11 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
+from siskin.bronze.batch import BronzeStage
+from siskin.bronze.transform import files_received
 from siskin.config import Settings
+from siskin.gold.batch import GoldStage
+from siskin.gold.objects import GOLD_SCHEMA
 from siskin.lake.checkpoints import checkpoint_app_id, describe_source
 from siskin.lake.engine import DeltaEngine, get_engine
 from siskin.lake.tables import (
@@ -32,12 +36,8 @@ from siskin.lake.tables import (
     checkpoint_path,
     table_path,
 )
-from siskin.pipeline.bronze import files_received
-from siskin.pipeline.bronze_stage import BronzeStage
-from siskin.pipeline.gold import GOLD_SCHEMA
-from siskin.pipeline.gold_stage import GoldStage
-from siskin.pipeline.silver import cutouts_schema, rejects_schema, rubin_schema, silver_schema
-from siskin.pipeline.silver_stage import SilverStage
+from siskin.silver.batch import SilverStage
+from siskin.silver.transform import cutouts_schema, rejects_schema, rubin_schema, silver_schema
 
 log = logging.getLogger(__name__)
 

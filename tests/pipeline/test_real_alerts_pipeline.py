@@ -119,7 +119,7 @@ def test_sql_and_lightcurves_view(real_lake) -> None:
 
 
 def test_replay_rebuilds_a_night_without_changing_counts(real_lake) -> None:
-    from siskin.pipeline.replay import replay_night
+    from siskin.ops.replay import replay_night
 
     silver = _table(real_lake, "silver.alerts").to_pandas()
     night = int(silver["night"].value_counts().idxmax())

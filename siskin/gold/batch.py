@@ -13,9 +13,9 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 
 from siskin.config import Settings
+from siskin.gold.objects import GOLD_INPUT_COLUMNS, upsert_alerts
 from siskin.lake.tables import GOLD_OBJECTS, SILVER_ALERTS, table_path
-from siskin.pipeline.gold import GOLD_INPUT_COLUMNS, upsert_alerts
-from siskin.pipeline.ops import BatchReport, record_batch
+from siskin.ops.batches import BatchReport, record_batch
 
 
 def silver_columns(silver: DataFrame, silver_uri: str) -> pa.Table:

@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 
 from pyspark.sql import DataFrame
 
+from siskin.bronze.transform import bronze_transform
 from siskin.config import Settings
 from siskin.lake.tables import BRONZE_ALERTS, BRONZE_SCHEMA, table_path
 from siskin.lake.task_writer import Target, write_in_tasks
-from siskin.pipeline.bronze import bronze_transform
-from siskin.pipeline.ops import BatchReport, record_batch
+from siskin.ops.batches import BatchReport, record_batch
 
 # Payloads are mostly gzip cutouts: lz4 saves ~20% at a third of zstd's CPU; other columns zstd.
 PAYLOAD_LZ4 = {"payload": "lz4", "*": "zstd"}

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 import pandas as pd
 import pyarrow.compute as pc
 
-from siskin.lake.tables import BRONZE_ALERTS, GOLD_OBJECTS, SILVER_ALERTS, SILVER_CUTOUTS, SILVER_REJECTS
-from siskin.pipeline.gold import (
+from siskin.gold.objects import (
     GOLD_INPUT_COLUMNS,
     aggregate_alerts,
     merge_objects,
     to_gold_table,
 )
+from siskin.lake.tables import BRONZE_ALERTS, GOLD_OBJECTS, SILVER_ALERTS, SILVER_CUTOUTS, SILVER_REJECTS
 from siskin.pipeline.lakehouse import Lakehouse
-from siskin.pipeline.silver_stage import SilverStage
+from siskin.silver.batch import SilverStage
 
 
 @dataclass

@@ -28,9 +28,9 @@ from siskin.lake.tables import (
     table_path,
 )
 from siskin.lake.task_writer import Target, WrittenFile, write_in_tasks
-from siskin.pipeline.ops import BatchReport, record_batch
-from siskin.pipeline.silver import (
-    SeenCandids,
+from siskin.ops.batches import BatchReport, record_batch
+from siskin.silver.dedup import SeenCandids, cutout_masks, keep_masks
+from siskin.silver.transform import (
     cutouts_schema,
     rejects_schema,
     rubin_schema,
@@ -43,45 +43,6 @@ log = logging.getLogger(__name__)
 STAMPS_AS_IS = {name: "none" for name in cutouts_schema().names if name.endswith("_stampData")} | {
     "*": "zstd"
 }
-
-
-def keep_masks(
-    files: list[WrittenFile], already: SeenCandids
-) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Per file, which rows to keep: the first occurrence of each candid that silver does not hold yet.
-
-    Returns the masks, and the fresh candids with their nights.
-    """
-    taken = np.empty(0, np.int64)
-    masks, fresh, nights = [], [], []
-    for f in files:
-        keys = np.asarray(f.keys or [], np.int64)
-        night = int(f.add.partition_values["night"] or 0)
-        seen = already.seen(keys, np.full(len(keys), night, np.int32)) | np.isin(keys, taken)
-        first = np.zeros(len(keys), bool)
-        first[np.unique(keys, return_index=True)[1]] = True
-        keep = first & ~seen
-        masks.append(keep)
-        taken = np.union1d(taken, keys[keep])
-        fresh.append(keys[keep])
-        nights.append(np.full(int(keep.sum()), night, np.int32))
-    if not fresh:
-        return masks, np.empty(0, np.int64), np.empty(0, np.int32)
-    return masks, np.concatenate(fresh), np.concatenate(nights)
-
-
-def cutout_masks(files: list[WrittenFile], fresh: np.ndarray) -> list[np.ndarray]:
-    """Per cutouts file: keep the first row of each key that this batch newly admitted to silver."""
-    taken = np.empty(0, np.int64)
-    masks = []
-    for f in files:
-        keys = np.asarray(f.keys or [], np.int64)
-        first = np.zeros(len(keys), bool)
-        first[np.unique(keys, return_index=True)[1]] = True
-        keep = first & np.isin(keys, fresh) & ~np.isin(keys, taken)
-        taken = np.union1d(taken, keys[keep])
-        masks.append(keep)
-    return masks
 
 
 # Alert tables deduplicated per key; committed after cutouts and rejects, ZTF silver last.

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -155,39 +154,3 @@ def silver_transform(settings: Settings, bronze_uri: str) -> Callable[[pa.Table]
 
 def _as_bronze(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return table.select(schema.names).cast(schema)
-
-
-class SeenCandids:
-    """Candids already in silver, per night, loaded lazily and kept as sorted int64 arrays."""
-
-    def __init__(self, silver_uri: str, key: str = "candid") -> None:
-        self.silver_uri = silver_uri
-        self.key = key
-        self.by_night: dict[int, np.ndarray] = {}
-
-    def _load(self, night: int) -> np.ndarray:
-        from siskin.lake.transactions import open_table
-
-        table = open_table(self.silver_uri)
-        if table is None:
-            return np.empty(0, np.int64)
-        data = table.to_pyarrow_dataset().to_table(columns=[self.key], filter=pc.field("night") == night)
-        return np.sort(data.column(self.key).to_numpy(zero_copy_only=False).astype(np.int64))
-
-    def seen(self, candids: np.ndarray, nights: np.ndarray) -> np.ndarray:
-        """Boolean mask: which (candid, night) pairs silver already holds."""
-        mask = np.zeros(len(candids), bool)
-        for night in np.unique(nights):
-            if int(night) not in self.by_night:
-                self.by_night[int(night)] = self._load(int(night))
-            sel = nights == night
-            mask[sel] = np.isin(candids[sel], self.by_night[int(night)], assume_unique=False)
-        return mask
-
-    def add(self, candids: np.ndarray, nights: np.ndarray) -> None:
-        for night in np.unique(nights):
-            known = self.by_night.get(int(night), np.empty(0, np.int64))
-            self.by_night[int(night)] = np.union1d(known, candids[nights == night])
-
-    def forget(self, night: int) -> None:
-        self.by_night.pop(night, None)

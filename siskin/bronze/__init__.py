@@ -1,0 +1,1 @@
+"""Bronze: alert payloads exactly as received (`transform` runs in Spark tasks, `batch` commits)."""

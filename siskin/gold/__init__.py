@@ -1,0 +1,1 @@
+"""Gold: per-object state folded from silver (`objects` aggregates, `batch` merges)."""

@@ -1,0 +1,1 @@
+"""Operations on the lake: the batch record, replays, leases, maintenance."""

@@ -1,0 +1,1 @@
+"""Silver: decoded, deduplicated, quality-flagged alerts (`transform` in tasks, `batch` commits)."""
