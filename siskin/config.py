@@ -59,11 +59,28 @@ class DeltaSettings(_Section):
 
 
 class QualityCuts(_Section):
-    """Silver quality cuts: recorded as a flag plus reason, never used to drop alerts."""
+    """Silver quality cuts: recorded as a flag plus reason, never used to drop alerts.
+
+    ZTF: real-bogus score, bad pixels, filter. Rubin: no dipole, none of `rubin_bad_flags` set, no PSF-flux
+    flag, and PSF flux / error of at least `rubin_psf_snr_min`.
+    """
 
     rb_min: float = 0.55
     nbad_max: int = 0
     excluded_fids: list[int] = Field(default_factory=lambda: [3])
+    rubin_psf_snr_min: float = 5.0
+    rubin_bad_flags: list[str] = Field(
+        default_factory=lambda: [
+            "isDipole",
+            "pixelFlags_bad",
+            "pixelFlags_saturated",
+            "pixelFlags_streak",
+            "pixelFlags_cr",
+            "pixelFlags_edge",
+            "pixelFlags_interpolated",
+            "psfFlux_flag",
+        ]
+    )
 
 
 class DecodeSettings(_Section):
@@ -75,6 +92,13 @@ class DecodeSettings(_Section):
     # Rubin schemas are not shipped (GPLv3 package data): Confluent-framed Rubin payloads need a
     # folder laid out as <major>/<minor>/lsst.vX_Y.alert.avsc (the lsst alert_packet schemas).
     rubin_schema_dir: str | None = None
+
+
+class GoldSettings(_Section):
+    """Layout of `gold.objects`: hash buckets of (survey, objectId) as partitions, so a batch rewrites only
+    the files holding its objects."""
+
+    buckets: int = 32
 
 
 class StreamSettings(_Section):
@@ -100,6 +124,7 @@ class Settings(BaseSettings):
     quality: QualityCuts = Field(default_factory=QualityCuts)
     decode: DecodeSettings = Field(default_factory=DecodeSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
+    gold: GoldSettings = Field(default_factory=GoldSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -26,3 +26,7 @@ class LakeError(SiskinError):
 
 class BrokerError(SiskinError):
     """The Kafka-compatible broker cannot be started or reached."""
+
+
+class LeaseHeldError(SiskinError):
+    """Another live process holds the lease on the tables this command would write."""

@@ -23,7 +23,7 @@ from siskin.alerts.avro_framer import FrameError
 from siskin.alerts.payloads import Unpacked, WriterSchema, unpack
 from siskin.alerts.peek import peek_payloads
 from siskin.alerts.quality import quality_flags
-from siskin.alerts.registry import SilverParts, get_codec
+from siskin.alerts.registry import SilverParts, codecs, get_codec
 from siskin.config import DecodeSettings
 from siskin.errors import DecodeError
 
@@ -62,12 +62,21 @@ def rubin_alert_schema() -> pa.Schema:
 
 @dataclass
 class DecodedBatch:
-    """The outputs of one decode: ZTF and Rubin alerts, their cutouts (row order) and rejects."""
+    """The outputs of one decode: each survey's alerts, their cutouts (row order, with `survey`), rejects."""
 
-    alerts: pa.Table
+    by_survey: dict[str, pa.Table]
     cutouts: pa.Table
     rejects: pa.Table
-    rubin_alerts: pa.Table = field(default_factory=lambda: rubin_alert_schema().empty_table())
+
+    @property
+    def alerts(self) -> pa.Table:
+        """The ZTF alerts."""
+        return self.by_survey["ztf"]
+
+    @property
+    def rubin_alerts(self) -> pa.Table:
+        """The Rubin alerts."""
+        return self.by_survey["rubin"]
 
 
 def cutout_schema(survey: str = "ztf") -> pa.Schema:
@@ -240,14 +249,18 @@ def _alerts_of(survey: str, parts: list[tuple[str, SilverParts]]) -> pa.Table:
 
 
 def _assemble(parts: list[tuple[str, SilverParts]], rejects: _Rejects) -> DecodedBatch:
-    cutouts = [p.cutouts for _, p in parts if p.cutouts.num_rows]
+    cutouts = [
+        p.cutouts.append_column("survey", pa.array([name] * p.cutouts.num_rows, pa.string()))
+        for name, p in parts
+        if p.cutouts.num_rows
+    ]
     all_rejects = [rejects.table()] + [p.rejects.cast(REJECT_SCHEMA) for _, p in parts if p.rejects.num_rows]
     reject_table = pa.concat_tables(all_rejects)
     if reject_table.num_rows > 1:
         reject_table = reject_table.sort_by([("_row", "ascending"), ("alert_index", "ascending")])
+    empty_cutouts = cutout_schema().append(pa.field("survey", pa.string())).empty_table()
     return DecodedBatch(
-        alerts=_alerts_of("ztf", parts),
-        cutouts=_in_row_order(pa.concat_tables(cutouts)) if cutouts else cutout_schema().empty_table(),
+        by_survey={codec.name: _alerts_of(codec.name, parts) for codec in codecs()},
+        cutouts=_in_row_order(pa.concat_tables(cutouts)) if cutouts else empty_cutouts,
         rejects=reject_table,
-        rubin_alerts=_alerts_of("rubin", parts),
     )

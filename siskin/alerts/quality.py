@@ -37,3 +37,21 @@ def quality_flags(alerts: pa.Table, cuts: QualityCuts) -> tuple[pa.Array, pa.Arr
         ";",
     )
     return pc.invert(reasons.is_valid()), reasons
+
+
+def rubin_quality_flags(alerts: pa.Table, cuts: QualityCuts) -> tuple[pa.Array, pa.Array]:
+    """(quality_ok, quality_reason) per Rubin alert: no bad flag set, |psfFlux / psfFluxErr| >= the minimum.
+
+    A flag that is null counts as not set; a missing PSF flux or error fails the SNR cut ("psf_snr=null").
+    """
+    parts = []
+    for flag in cuts.rubin_bad_flags:
+        parts.append(labelled(pc.fill_null(_column(alerts, flag, pa.bool_()), False), flag))
+    flux = _column(alerts, "psfFlux", pa.float64())
+    err = _column(alerts, "psfFluxErr", pa.float64())
+    snr = pc.abs(pc.divide(flux, err))
+    low = pc.fill_null(pc.less(snr, cuts.rubin_psf_snr_min), False)
+    parts.append(labelled(low, f"psf_snr<{cuts.rubin_psf_snr_min:g}"))
+    parts.append(labelled(pc.or_(snr.is_null(), pc.is_nan(pc.fill_null(snr, 0.0))), "psf_snr=null"))
+    reasons = join_reasons(parts, ";")
+    return pc.invert(reasons.is_valid()), reasons

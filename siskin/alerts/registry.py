@@ -18,7 +18,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import pyarrow as pa
 
-from siskin.config import DecodeSettings
+from siskin.config import DecodeSettings, QualityCuts
 from siskin.errors import ConfigurationError
 
 BUILTIN_MODULES = ("siskin.alerts.ztf", "siskin.alerts.rubin")
@@ -60,6 +60,10 @@ class SurveyCodec(ABC):
     """The survey-specific part of decoding: recognise, default, and map records to silver."""
 
     name: ClassVar[str]
+    silver_table: ClassVar[str]  # the catalog table its decoded alerts land in
+    silver_description: ClassVar[str]
+    alert_key: ClassVar[str]  # unique per alert: silver deduplicates on it
+    object_key: ClassVar[str]  # the object an alert belongs to
     supported_versions: ClassVar[tuple[str, ...]]
     peek_paths: ClassVar[PeekPaths]
     extra_peek_paths: ClassVar[tuple[FieldPath, ...]] = ()
@@ -115,6 +119,10 @@ class SurveyCodec(ABC):
     @abstractmethod
     def cutout_schema(self) -> pa.Schema:
         """Arrow schema of the cutouts table (starts with `_row`)."""
+
+    @abstractmethod
+    def quality_flags(self, alerts: pa.Table, cuts: QualityCuts) -> tuple[pa.Array, pa.Array]:
+        """(quality_ok, quality_reason) per decoded alert: a flag and every failed cut, never a filter."""
 
     @abstractmethod
     def to_silver(

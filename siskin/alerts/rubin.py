@@ -41,7 +41,7 @@ from siskin.alerts.columns import cast, join_reasons, labelled, nights_from_jd, 
 from siskin.alerts.registry import FieldPath, PeekPaths, PeekRow, SilverParts, SurveyCodec, register
 from siskin.alerts.ztf import cutout_schema as shared_cutout_schema
 from siskin.alerts.ztf import reject_code, split_invalid
-from siskin.config import DecodeSettings
+from siskin.config import DecodeSettings, QualityCuts
 from siskin.errors import DecodeError
 
 CANONICAL_VERSION = "11.1"
@@ -359,6 +359,10 @@ class RubinCodec(SurveyCodec):
     """Vera C. Rubin Observatory (LSST) alerts, schema versions 7.0 to 11.1."""
 
     name = "rubin"
+    silver_table = "silver.rubin_alerts"
+    silver_description = "decoded Rubin/LSST alerts (diaSource flattened), quality flags, unique diaSourceId"
+    alert_key = "diaSourceId"
+    object_key = "diaObjectId"
     supported_versions = ("7.0", "7.1", "7.2", "7.3", "7.4", "8.0", "9.0", "10.0", "11.0", "11.1")
     peek_paths = PeekPaths(
         ("diaSource", "diaObjectId"),
@@ -450,6 +454,12 @@ class RubinCodec(SurveyCodec):
             candid,
             float(time) if isinstance(time, (int, float)) and not isinstance(time, bool) else None,
         )
+
+    def quality_flags(self, alerts: pa.Table, cuts: QualityCuts) -> tuple[pa.Array, pa.Array]:
+        """See `siskin.alerts.quality.rubin_quality_flags`."""
+        from siskin.alerts.quality import rubin_quality_flags
+
+        return rubin_quality_flags(alerts, cuts)
 
     def to_silver(
         self, records: pa.RecordBatch, rows: np.ndarray, alert_index: np.ndarray, schema_version: str | None

@@ -29,7 +29,7 @@ from siskin.alerts.columns import (
     relaxed,
 )
 from siskin.alerts.registry import PeekPaths, SilverParts, SurveyCodec, register
-from siskin.config import DecodeSettings
+from siskin.config import DecodeSettings, QualityCuts
 
 CUTOUT_KINDS = ("Science", "Template", "Difference")
 REQUIRED_CANDIDATE = ("jd", "fid", "ra", "dec", "magpsf", "sigmapsf")
@@ -160,6 +160,10 @@ class ZtfCodec(SurveyCodec):
     """Zwicky Transient Facility alerts, schema versions 3.0 to 4.02."""
 
     name = "ztf"
+    silver_table = "silver.alerts"
+    silver_description = "decoded, flattened, deduplicated ZTF alerts with quality flags"
+    alert_key = "candid"
+    object_key = "objectId"
     supported_versions = ("3.0", "3.1", "3.2", "3.3", "3.4", "3.5", "4.01", "4.02")
     peek_paths = PeekPaths(("objectId",), ("candid",), ("schemavsn",), ("candidate", "jd"))
 
@@ -188,6 +192,12 @@ class ZtfCodec(SurveyCodec):
     def cutout_schema(self) -> pa.Schema:
         """See module-level `cutout_schema`."""
         return cutout_schema()
+
+    def quality_flags(self, alerts: pa.Table, cuts: QualityCuts) -> tuple[pa.Array, pa.Array]:
+        """See `siskin.alerts.quality.quality_flags`."""
+        from siskin.alerts.quality import quality_flags
+
+        return quality_flags(alerts, cuts)
 
     def to_silver(
         self, records: pa.RecordBatch, rows: np.ndarray, alert_index: np.ndarray, schema_version: str | None

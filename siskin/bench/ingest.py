@@ -54,10 +54,10 @@ def silver_visibility(silver_uri: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _first_bronze_batch(settings: Settings) -> tuple[float, int] | None:
     """(commit time, rows) of the first bronze micro-batch, from `ops.batches`."""
-    from siskin.lake.tables import OPS_BATCHES, table_path
+    from siskin.lake.catalog import table_path
     from siskin.lake.transactions import open_table
 
-    ops = open_table(table_path(settings.lake_uri, OPS_BATCHES.name))
+    ops = open_table(table_path(settings.lake_uri, "ops.batches"))
     if ops is None:
         return None
     frame = ops.to_pandas(columns=["query", "committed_at", "output_rows"])
@@ -80,13 +80,12 @@ def run_ingest_benchmark(
 ) -> dict[str, Any]:
     """Run the benchmark on a scratch lake; returns the figures."""
     from siskin.broker.tansu import EmbeddedBroker
-    from siskin.lake.tables import BRONZE_ALERTS, SILVER_ALERTS, table_path
+    from siskin.lake.catalog import table_path
     from siskin.pipeline.lakehouse import Lakehouse
     from siskin.pipeline.progress import (
+        caught_up,
         committed_kafka_messages,
-        committed_version,
         stop_all,
-        table_version,
         wait_until,
     )
     from siskin.simulate.ztf import simulate_night
@@ -128,12 +127,12 @@ def run_ingest_benchmark(
             def done() -> bool:
                 if "n" not in sent or committed_kafka_messages(settings, name) < sent["n"]:
                     return False
-                return committed_version(settings, "silver") >= table_version(settings, BRONZE_ALERTS.name)
+                return caught_up(settings, "silver")
 
             wait_until(done, queries, timeout_s=timeout_s, what="all alerts to reach silver", poll_s=0.25)
         finally:
             stop_all(queries)
-    commits, latencies = silver_visibility(table_path(settings.lake_uri, SILVER_ALERTS.name))
+    commits, latencies = silver_visibility(table_path(settings.lake_uri, "silver.alerts"))
     last_visible = float(np.max(commits)) if len(commits) else time.time()
     first_bronze = _first_bronze_batch(settings)
     steady = None

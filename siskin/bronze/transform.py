@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from siskin.config import DecodeSettings
-from siskin.lake.tables import BRONZE_SCHEMA
+from siskin.lake.catalog import BRONZE_SCHEMA
 
 RECEIVED_COLUMNS = (
     "payload",
@@ -46,6 +46,9 @@ def files_received(df: DataFrame) -> DataFrame:
         F.lit(None).cast("long").alias("sent_ns"),
         "file_path",
         "file_member",
+        F.col("source_error")
+        if "source_error" in df.columns
+        else F.lit(None).cast("string").alias("source_error"),
     )
 
 
@@ -84,7 +87,7 @@ def bronze_transform(
             received = kafka_received_arrow(pa.Table.from_batches(batches))
         else:
             received = batch
-        return {"bronze": to_bronze_table(received, settings)}
+        return {"bronze.alerts": to_bronze_table(received, settings)}
 
     return transform
 
@@ -115,13 +118,18 @@ def to_bronze_table(received: pa.Table, settings: DecodeSettings, now: datetime 
     night = pc.fill_null(peek.column("night").cast(pa.int32()), pa.array(fallback_night, pa.int32()))
     columns = {
         "payload": payloads,
-        "payload_size": pc.binary_length(payloads).cast(pa.int64()),
+        "payload_size": pc.fill_null(pc.binary_length(payloads).cast(pa.int64()), 0),
         "sha256": pa.array(digests, pa.string()),
         "ingest_time": ingest,
         "night": night,
     }
     for name in RECEIVED_COLUMNS[1:]:
         columns[name] = received.column(name)
+    columns["source_error"] = (
+        received.column("source_error")
+        if "source_error" in received.column_names
+        else pa.nulls(n, pa.string())
+    )
     for name in ("survey", "schema_name", "schema_version", "n_alerts", "object_id", "candid", "peek_error"):
         columns[name] = peek.column(name)
     return pa.table({f.name: columns[f.name] for f in BRONZE_SCHEMA}).cast(BRONZE_SCHEMA)

@@ -1,68 +1,67 @@
-"""The gold micro-batch: fold new silver alerts into `gold.objects` with one idempotent MERGE.
+"""The gold micro-batch (driver side): fold new silver alerts of every survey into `gold.objects`, one MERGE.
 
-The stream hands over references to the silver files a batch added; the driver reads only the
-few columns gold needs from them (no alert payload or history moves through Spark).
+The stream hands over references to the silver files a batch added (each survey's table, tagged with
+the table's name); the driver reads only the columns gold needs from them (no payload or history moves
+through Spark), maps them to one shape (`siskin.gold.inputs`) and MERGEs the folded rows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from typing import ClassVar
 
 import pyarrow as pa
 from pyspark.sql import DataFrame
 
-from siskin.config import Settings
-from siskin.gold.objects import GOLD_INPUT_COLUMNS, upsert_alerts
-from siskin.lake.tables import GOLD_OBJECTS, SILVER_ALERTS, table_path
-from siskin.ops.batches import BatchReport, record_batch
+from siskin.gold.inputs import GOLD_INPUT_SCHEMA, SURVEYS, gold_inputs
+from siskin.gold.merge import GOLD, upsert_alerts
+from siskin.lake.catalog import table
+from siskin.pipeline.stage import BatchOutput, Stage
 
 
-def silver_columns(silver: DataFrame, silver_uri: str) -> pa.Table:
-    """The gold input columns of a batch given as silver file references or as silver rows."""
+def read_inputs(lake_uri: str, refs: pa.Table) -> pa.Table:
+    """The gold inputs of silver files given as references (`path`, `partition_values`, `rows`, `table`)."""
     from siskin.lake.delta_source import read_file_refs
 
-    if "path" in silver.columns and "candid" not in silver.columns:
-        refs = silver.toArrow()
-        parts = list(read_file_refs(silver_uri, refs, columns=list(GOLD_INPUT_COLUMNS), batch_rows=50000))
-        if not parts:
-            return pa.table({c: [] for c in GOLD_INPUT_COLUMNS})
-        table = pa.concat_tables(
-            [p.select(list(GOLD_INPUT_COLUMNS)) for p in parts], promote_options="permissive"
-        )
-        return table.set_column(
-            table.schema.get_field_index("night"), "night", table.column("night").cast(pa.int32())
-        )
-    return silver.select(*GOLD_INPUT_COLUMNS).toArrow()
+    parts = []
+    for name in sorted(set(refs.column("table").to_pylist())):
+        spec = table(name)
+        assert spec.survey is not None, f"{name} is not a survey table"
+        mine = refs.filter(pa.compute.equal(refs.column("table"), name))
+        columns = list(SURVEYS[spec.survey].columns)
+        for chunk in read_file_refs(spec.path(lake_uri), mine, columns=columns, batch_rows=50000):
+            chunk = chunk.set_column(
+                chunk.schema.get_field_index("night"), "night", chunk.column("night").cast(pa.int32())
+            )
+            parts.append(gold_inputs(spec.survey, chunk))
+    return pa.concat_tables(parts) if parts else GOLD_INPUT_SCHEMA.empty_table()
 
 
 @dataclass
-class GoldStage:
+class GoldStage(Stage):
     """`foreachBatch` body of the silver -> gold query."""
 
-    settings: Settings
-    app_id: str
-    query: str = "gold"
+    writer: ClassVar[str] = "gold"
+    marker: ClassVar[str] = GOLD
 
-    def __call__(self, silver: DataFrame, batch_id: int) -> None:
-        started = datetime.now(UTC)
-        alerts = silver_columns(silver, table_path(self.settings.lake_uri, SILVER_ALERTS.name))
+    def produce(self, df: DataFrame, batch_id: int) -> BatchOutput | None:
+        alerts = read_inputs(self.settings.lake_uri, df.toArrow())
         if alerts.num_rows == 0:
-            return
+            return None
         frame = alerts.to_pandas()
-        touched = upsert_alerts(
-            table_path(self.settings.lake_uri, GOLD_OBJECTS.name), frame, app_id=self.app_id, version=batch_id
+        return BatchOutput(
+            rows={GOLD: frame},
+            input_rows=alerts.num_rows,
+            output_rows=int(frame[["survey", "objectId"]].drop_duplicates().shape[0]),
+            nights=sorted({int(n) for n in frame["night"].unique()}),
         )
-        nights = sorted({int(n) for n in frame["night"].unique()})
-        record_batch(
-            self.settings,
-            BatchReport(
-                query=self.query,
-                app_id=self.app_id,
-                batch_id=batch_id,
-                started_at=started,
-                input_rows=alerts.num_rows,
-                output_rows=touched,
-                nights=nights,
-            ),
+
+    def commit_table(self, name: str, output: BatchOutput, batch_id: int, metadata: dict[str, str]) -> None:
+        upsert_alerts(
+            self.path(name),
+            output.rows[name],
+            buckets=self.settings.gold.buckets,
+            app_id=self.app_id,
+            version=batch_id,
+            metadata=metadata,
         )

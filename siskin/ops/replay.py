@@ -1,29 +1,35 @@
-"""`siskin replay --night N`: rebuild one night's silver and the affected gold objects from bronze.
+"""`siskin replay --night N`: rebuild one night's silver tables and the affected gold objects from bronze.
 
-Used after a decoder, quality-cut or model change. Steps:
-1. note the objects silver holds for the night, then delete the night from silver, cutouts, rejects;
-2. decode the night's bronze rows again through the same silver stage (commits tagged
-   `siskin.replay`, which the gold stream skips, so nothing is counted twice);
-3. recompute those objects' gold rows from all of their silver alerts.
+Used after a decoder, quality-cut or model change. The result equals a fresh ingest of the same bronze:
+1. take the silver and gold leases (no stream may write those tables meanwhile), and bring silver and
+   gold up to date with their inputs, so gold has folded every alert silver holds;
+2. journal the night's objects (`<lake>/_replay/<night>.json`): after the delete they cannot be found;
+3. delete the night from every table the catalog marks `rebuild="night"`, then decode the night's bronze
+   again through the silver stage (commits tagged `siskin.replay`, which the gold stream skips);
+4. recompute the journalled objects' gold rows from all of their silver alerts; drop objects left with none;
+5. remove the journal. A crash anywhere leaves the journal: rerunning the replay redoes steps 3-5 (with a new
+   app id), and the streams refuse to start until it has.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
-from siskin.gold.objects import (
-    GOLD_INPUT_COLUMNS,
-    aggregate_alerts,
-    merge_objects,
-    to_gold_table,
-)
-from siskin.lake.tables import BRONZE_ALERTS, GOLD_OBJECTS, SILVER_ALERTS, SILVER_CUTOUTS, SILVER_REJECTS
+from siskin.gold.inputs import SURVEYS, gold_inputs
+from siskin.gold.merge import GOLD, merge_objects
+from siskin.gold.objects import aggregate_alerts, to_gold_table
+from siskin.lake.catalog import TableSpec, tables
+from siskin.lake.parquet_files import filesystem_for
 from siskin.pipeline.lakehouse import Lakehouse
 from siskin.silver.batch import SilverStage
+
+REPLAY_META = {"siskin.replay": "true"}
 
 
 @dataclass
@@ -36,16 +42,73 @@ class ReplayReport:
     silver_after: int
     rejects_after: int
     objects_rebuilt: int
+    resumed: bool = False
 
 
-def _night_objects(uri: str, night: int) -> tuple[set[str], int]:
+def _journal_path(lake_uri: str, night: int) -> str:
+    return f"{lake_uri.rstrip('/')}/_replay/{int(night)}.json"
+
+
+def unfinished_replays(lake_uri: str) -> list[int]:
+    """Nights whose replay started and did not finish."""
+    import pyarrow.fs as pafs
+
+    fs, root = filesystem_for(f"{lake_uri.rstrip('/')}/_replay")
+    try:
+        infos = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
+    except OSError:
+        return []
+    return sorted(
+        int(i.base_name[:-5]) for i in infos if i.base_name.endswith(".json") and i.base_name[:-5].isdigit()
+    )
+
+
+def _read_journal(lake_uri: str, night: int) -> dict | None:
+    fs, path = filesystem_for(_journal_path(lake_uri, night))
+    try:
+        with fs.open_input_stream(path) as stream:
+            return dict(json.loads(stream.read().decode()))
+    except (FileNotFoundError, OSError, ValueError):
+        return None
+
+
+def _write_journal(lake_uri: str, night: int, data: dict) -> None:
+    fs, path = filesystem_for(_journal_path(lake_uri, night))
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+    with fs.open_output_stream(tmp) as out:
+        out.write(json.dumps(data).encode())
+    fs.move(tmp, path)
+
+
+def _delete_journal(lake_uri: str, night: int) -> None:
+    fs, path = filesystem_for(_journal_path(lake_uri, night))
+    try:
+        fs.delete_file(path)
+    except (FileNotFoundError, OSError):
+        pass
+
+
+def _survey_tables() -> list[TableSpec]:
+    return [t for t in tables(writer="silver") if t.survey is not None]
+
+
+def _night_objects(house: Lakehouse, night: int) -> tuple[set[tuple[str, str]], int]:
+    """(survey, objectId) pairs with alerts in the night, and the night's alert count, over every survey."""
     from siskin.lake.transactions import open_table
 
-    table = open_table(uri)
-    if table is None:
-        return set(), 0
-    data = table.to_pyarrow_dataset().to_table(columns=["objectId"], filter=pc.field("night") == night)
-    return set(data.column("objectId").to_pylist()), data.num_rows
+    objects: set[tuple[str, str]] = set()
+    count = 0
+    for spec in _survey_tables():
+        table = open_table(house.path(spec.name))
+        if table is None or spec.survey is None:
+            continue
+        key = SURVEYS[spec.survey].columns[0]
+        data = table.to_pyarrow_dataset().to_table(columns=[key], filter=pc.field("night") == night)
+        count += data.num_rows
+        ids = pc.unique(pc.cast(data.column(key), pa.string()).drop_null()).to_pylist()
+        objects.update((spec.survey, str(i)) for i in ids)
+    return objects, count
 
 
 def _count(uri: str, night: int) -> int:
@@ -57,60 +120,106 @@ def _count(uri: str, night: int) -> int:
     return table.to_pyarrow_dataset().count_rows(filter=pc.field("night") == night)
 
 
-def rebuild_objects(house: Lakehouse, object_ids: set[str], *, app_id: str) -> int:
+def rebuild_objects(house: Lakehouse, objects: set[tuple[str, str]], *, app_id: str) -> int:
     """Recompute gold rows of these objects from all their silver alerts; drop objects left with none."""
     from siskin.lake.transactions import open_table
 
-    if not object_ids:
+    if not objects:
         return 0
-    silver = open_table(house.path(SILVER_ALERTS.name))
-    if silver is None:
+    frames = []
+    found: set[tuple[str, str]] = set()
+    for spec in _survey_tables():
+        assert spec.survey is not None
+        wanted = sorted(i for s, i in objects if s == spec.survey)
+        table = open_table(house.path(spec.name))
+        if not wanted or table is None:
+            continue
+        inputs = SURVEYS[spec.survey]
+        key = inputs.columns[0]
+        key_type = table.schema().to_arrow().field(key).type
+        ids = pc.cast(pa.array(wanted, pa.string()), pa.type_for_alias(str(key_type)))
+        data = table.to_pyarrow_dataset().to_table(
+            columns=list(inputs.columns), filter=pc.field(key).isin(ids)
+        )
+        data = data.set_column(
+            data.schema.get_field_index("night"), "night", data.column("night").cast(pa.int32())
+        )
+        if data.num_rows:
+            conformed = gold_inputs(spec.survey, data).to_pandas()
+            frames.append(conformed)
+            found.update(zip(conformed["survey"], conformed["objectId"], strict=True))
+    gold_uri = house.path(GOLD)
+    gone = sorted(objects - found)
+    gold = open_table(gold_uri)
+    if gone and gold is not None:
+        from deltalake import CommitProperties
+
+        for survey in sorted({s for s, _ in gone}):
+            quoted = ", ".join("'" + i.replace("'", "''") + "'" for s, i in gone if s == survey)
+            gold.delete(
+                f"survey = '{survey}' AND objectId IN ({quoted})",
+                commit_properties=CommitProperties(custom_metadata=REPLAY_META),
+            )
+    if not frames:
         return 0
-    ids = sorted(object_ids)
-    alerts = (
-        silver.to_pyarrow_dataset()
-        .to_table(columns=list(GOLD_INPUT_COLUMNS), filter=pc.field("objectId").isin(ids))
-        .to_pandas()
-    )
-    gold_uri = house.path(GOLD_OBJECTS.name)
-    gone = sorted(set(ids) - set(alerts["objectId"].unique()))
-    if gone:
-        quoted = ", ".join("'" + g.replace("'", "''") + "'" for g in gone)
-        gold = open_table(gold_uri)
-        if gold is not None:
-            gold.delete(f"objectId IN ({quoted})")
-    if alerts.empty:
-        return 0
-    rows: pd.DataFrame = aggregate_alerts(alerts)
-    merge_objects(gold_uri, to_gold_table(rows), app_id=app_id, version=0)
+    rows: pd.DataFrame = aggregate_alerts(pd.concat(frames, ignore_index=True), house.settings.gold.buckets)
+    merge_objects(gold_uri, to_gold_table(rows), app_id=app_id, version=0, metadata=REPLAY_META)
     return len(rows)
 
 
-def replay_night(house: Lakehouse, night: int) -> ReplayReport:
-    """Delete and rebuild silver (alerts, cutouts, rejects) and gold for one night."""
-    from deltalake import CommitProperties
-
+def _bronze_refs(house: Lakehouse, night: int):  # type: ignore[no-untyped-def]
+    """The night's bronze data files, as a DataFrame of file references for the silver stage's tasks."""
+    from siskin.lake.delta_source import DataFile, file_refs_batch
     from siskin.lake.transactions import open_table
 
+    table = open_table(house.path("bronze.alerts"))
+    actions = [] if table is None else pa.table(table.get_add_actions(flatten=True)).to_pylist()
+    files = [
+        DataFile(a["path"], {"night": str(night)}, a.get("num_records"))
+        for a in actions
+        if str(a.get("partition.night")) == str(night)
+    ]
+    refs = pa.Table.from_batches([file_refs_batch(files)])
+    return house.spark.createDataFrame(refs).repartition(max(1, min(len(files), 64)))
+
+
+def replay_night(house: Lakehouse, night: int) -> ReplayReport:
+    """Delete and rebuild one night's silver tables and its objects' gold rows, exactly and crash-safely."""
+    from siskin.lake.transactions import open_table
+
+    lake = house.lake
+    house.hold(["silver", "gold"], f"siskin replay --night {night}")
     house.ensure_tables()
-    before, silver_before = _night_objects(house.path(SILVER_ALERTS.name), night)
-    marker = CommitProperties(custom_metadata={"siskin.replay": "true"})
-    for spec in (SILVER_ALERTS, SILVER_CUTOUTS, SILVER_REJECTS):
+    journal = _read_journal(lake, night)
+    resumed = journal is not None
+    if journal is None:
+        house.run_downstream_available_now()  # gold must have folded everything silver holds
+        objects, silver_before = _night_objects(house, night)
+        journal = {"night": int(night), "objects": sorted(objects), "silver_before": silver_before}
+        _write_journal(lake, night, journal)
+    before = {(s, i) for s, i in journal["objects"]}
+    from deltalake import CommitProperties
+
+    for spec in tables():
+        if spec.rebuild != "night":
+            continue
         table = open_table(house.path(spec.name))
         if table is not None:
-            table.delete(f"night = {int(night)}", commit_properties=marker)
-    bronze = house.engine.file_refs(house.spark, house.path(BRONZE_ALERTS.name), night)
+            table.delete(
+                f"night = {int(night)}", commit_properties=CommitProperties(custom_metadata=REPLAY_META)
+            )
     run = uuid.uuid4().hex
     stage = SilverStage(house.settings, app_id=f"siskin-replay-{night}-{run}", query="replay", replay=True)
-    bronze_rows = _count(house.path(BRONZE_ALERTS.name), night)
-    stage(bronze, 0)
-    after, silver_after = _night_objects(house.path(SILVER_ALERTS.name), night)
+    stage(_bronze_refs(house, night), 0)
+    after, silver_after = _night_objects(house, night)
     rebuilt = rebuild_objects(house, before | after, app_id=f"siskin-replay-gold-{night}-{run}")
+    _delete_journal(lake, night)
     return ReplayReport(
         night,
-        bronze_rows,
-        silver_before,
+        _count(house.path("bronze.alerts"), night),
+        int(journal["silver_before"]),
         silver_after,
-        _count(house.path(SILVER_REJECTS.name), night),
+        _count(house.path("silver.rejects"), night),
         rebuilt,
+        resumed,
     )

@@ -15,12 +15,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from siskin.config import Settings
-from siskin.lake.tables import BRONZE_ALERTS, SILVER_ALERTS
 from siskin.pipeline.progress import (
+    caught_up,
     committed_kafka_messages,
-    committed_version,
     stop_all,
-    table_version,
     wait_until,
 )
 from siskin.query.summary import LakeSummary, summarize
@@ -42,7 +40,7 @@ def next_night(settings: Settings) -> int:
     """The night after the latest one in bronze, or today's UTC date for an empty lake."""
     from siskin.query.summary import _counts
 
-    nights = _counts(settings, BRONZE_ALERTS.name, "bronze")
+    nights = _counts(settings, "bronze.alerts", "bronze")
     if nights.empty:
         return int(datetime.now(UTC).strftime("%Y%m%d"))
     last = str(int(max(nights.index)))
@@ -113,10 +111,7 @@ def run_demo(
                     raise failure[0]
                 if "n" not in sent or committed_kafka_messages(settings, name) < sent["n"]:
                     return False
-                bronze_v = table_version(settings, BRONZE_ALERTS.name)
-                if committed_version(settings, "silver") < bronze_v:
-                    return False
-                return committed_version(settings, "gold") >= table_version(settings, SILVER_ALERTS.name)
+                return caught_up(settings, "silver") and caught_up(settings, "gold")
 
             wait_until(done, queries, timeout_s=timeout_s, what="the night to reach gold")
         finally:

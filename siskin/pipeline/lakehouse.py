@@ -19,25 +19,13 @@ from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 from siskin.bronze.batch import BronzeStage
 from siskin.bronze.transform import files_received
 from siskin.config import Settings
+from siskin.errors import LeaseHeldError
 from siskin.gold.batch import GoldStage
-from siskin.gold.objects import GOLD_SCHEMA
+from siskin.lake.catalog import checkpoint_path, table, tables
 from siskin.lake.checkpoints import checkpoint_app_id, describe_source
 from siskin.lake.engine import DeltaEngine, get_engine
-from siskin.lake.tables import (
-    BRONZE_ALERTS,
-    BRONZE_SCHEMA,
-    GOLD_OBJECTS,
-    OPS_BATCHES,
-    OPS_BATCHES_SCHEMA,
-    SILVER_ALERTS,
-    SILVER_CUTOUTS,
-    SILVER_REJECTS,
-    SILVER_RUBIN,
-    checkpoint_path,
-    table_path,
-)
+from siskin.ops.lease import Lease
 from siskin.silver.batch import SilverStage
-from siskin.silver.transform import cutouts_schema, rejects_schema, rubin_schema, silver_schema
 
 log = logging.getLogger(__name__)
 
@@ -56,27 +44,58 @@ class Lakehouse:
         self.spark = spark or build_spark(settings)
         self.engine: DeltaEngine = get_engine(settings.delta.engine)
         self.lake = settings.lake_uri
+        self._leases: dict[str, Lease] = {}
 
-    def path(self, table: str) -> str:
-        return table_path(self.lake, table)
+    def hold(self, names: list[str], command: str) -> None:
+        """Hold the leases on these writers' tables (idempotent); refuse while a replay is unfinished."""
+        from siskin.ops.lease import acquire
+        from siskin.ops.replay import unfinished_replays
+
+        wanted = [n for n in names if n not in self._leases]
+        if not wanted:
+            return
+        for lease in acquire(self.lake, wanted, command):
+            self._leases[lease.name] = lease
+        pending = unfinished_replays(self.lake)
+        if pending and not command.startswith("siskin replay"):
+            self.release()
+            nights = ", ".join(str(n) for n in pending)
+            raise LeaseHeldError(
+                f"a replay of night {nights} did not finish: rerun `siskin replay --night {pending[0]}` "
+                "before starting the streams"
+            )
+
+    def release(self) -> None:
+        """Give up every lease this process holds."""
+        for lease in self._leases.values():
+            lease.release()
+        self._leases.clear()
+
+    def path(self, name: str) -> str:
+        return table(name).path(self.lake)
 
     def ensure_tables(self) -> None:
-        """Create every table with its schema, so downstream queries can start before data arrives."""
+        """Create every catalog table with its schema, so downstream queries can start before data arrives."""
         from siskin.lake.transactions import ensure_table
 
         if "://" not in self.lake:
             Path(self.lake).mkdir(parents=True, exist_ok=True)
-        specs = [
-            (BRONZE_ALERTS, BRONZE_SCHEMA),
-            (SILVER_ALERTS, silver_schema()),
-            (SILVER_CUTOUTS, cutouts_schema()),
-            (SILVER_REJECTS, rejects_schema()),
-            (SILVER_RUBIN, rubin_schema()),
-            (GOLD_OBJECTS, GOLD_SCHEMA),
-            (OPS_BATCHES, OPS_BATCHES_SCHEMA),
-        ]
-        for spec, schema in specs:
-            ensure_table(self.path(spec.name), schema, spec.partition_by, spec.description)
+        for spec in tables():
+            ensure_table(spec.path(self.lake), spec.arrow_schema(), spec.partition_by, spec.description)
+
+    def _file_stream(self, name: str, *, max_files: int, skip_replay: bool) -> DataFrame:
+        """What each commit of a lake table adds, as data-file references (Siskin's Delta log reader).
+
+        Used under either engine: the pipeline's stages read the files in their own tasks.
+        """
+        return (
+            self.spark.readStream.format("siskin_delta_stream")
+            .option("path", self.path(name))
+            .option("filesOnly", "true")
+            .option("maxFilesPerTrigger", str(max_files))
+            .option("skipReplay", str(skip_replay).lower())
+            .load()
+        )
 
     def _trigger(self, writer: DataStreamWriter, available_now: bool) -> DataStreamWriter:
         if available_now:
@@ -150,26 +169,34 @@ class Lakehouse:
         return self._bronze_query(files_received(reader.load()), name, available_now, source_paths=absolute)
 
     def start_silver(self, *, available_now: bool = False) -> StreamingQuery:
-        """bronze -> silver alerts, cutouts and rejects."""
+        """bronze -> every silver table (each survey's alerts, cutouts, rejects)."""
+        self.hold(["silver"], "silver stream")
         ckpt = checkpoint_path(self.lake, "silver")
-        stage = SilverStage(self.settings, checkpoint_app_id(ckpt, "silver"))
-        source = self.engine.read_stream_files(
-            self.spark, self.path(BRONZE_ALERTS.name), max_files=self.settings.stream.max_files_per_trigger
+        stage = SilverStage(self.settings, checkpoint_app_id(ckpt, "silver"), query="silver")
+        source = self._file_stream(
+            "bronze.alerts", max_files=self.settings.stream.max_files_per_trigger, skip_replay=False
         )
         writer = source.writeStream.foreachBatch(stage).option("checkpointLocation", ckpt).queryName("silver")
         return self._trigger(writer, available_now).start()
 
     def start_gold(self, *, available_now: bool = False) -> StreamingQuery:
-        """silver -> gold objects."""
+        """Each survey's silver table -> gold objects (one query over the union; replay commits skipped)."""
+        from pyspark.sql import functions as F
+
+        self.hold(["gold"], "gold stream")
         ckpt = checkpoint_path(self.lake, "gold")
-        stage = GoldStage(self.settings, checkpoint_app_id(ckpt, "gold"))
-        source = self.engine.read_stream_files(
-            self.spark,
-            self.path(SILVER_ALERTS.name),
-            max_files=self.settings.stream.max_files_per_trigger * 4,
-            skip_replay=True,
-        )
-        writer = source.writeStream.foreachBatch(stage).option("checkpointLocation", ckpt).queryName("gold")
+        stage = GoldStage(self.settings, checkpoint_app_id(ckpt, "gold"), query="gold")
+        sources = [
+            self._file_stream(
+                spec.name, max_files=self.settings.stream.max_files_per_trigger * 4, skip_replay=True
+            ).withColumn("table", F.lit(spec.name))
+            for spec in tables(writer="silver")
+            if spec.survey is not None
+        ]
+        union = sources[0]
+        for other in sources[1:]:
+            union = union.unionByName(other)
+        writer = union.writeStream.foreachBatch(stage).option("checkpointLocation", ckpt).queryName("gold")
         return self._trigger(writer, available_now).start()
 
     def run_downstream_available_now(self) -> None:

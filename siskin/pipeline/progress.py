@@ -9,14 +9,25 @@ from pyspark.sql.streaming import StreamingQuery
 
 from siskin.config import Settings
 from siskin.errors import SiskinError
-from siskin.lake.tables import checkpoint_path, table_path
-from siskin.query.status import checkpoint_offset
+from siskin.lake.catalog import checkpoint_path, table_path
+from siskin.query.status import checkpoint_offset, checkpoint_offsets, upstream_tables
 
 
 def committed_version(settings: Settings, query: str) -> int:
     """The last upstream Delta version a downstream query has committed (-1 if none)."""
     offset = checkpoint_offset(checkpoint_path(settings.lake_uri, query))
     return int(offset["version"]) if offset else -1
+
+
+def caught_up(settings: Settings, query: str) -> bool:
+    """Whether a downstream query (silver, gold) has committed every version of every table it reads."""
+    offsets = checkpoint_offsets(checkpoint_path(settings.lake_uri, query)) or []
+    for i, name in enumerate(upstream_tables(query)):
+        version = table_version(settings, name)
+        done = int(offsets[i]["version"]) if i < len(offsets) else -1
+        if done < version:
+            return False
+    return True
 
 
 def committed_kafka_messages(settings: Settings, query: str) -> int:

@@ -13,26 +13,10 @@ from typing import Literal
 from pyspark.sql import DataFrame, SparkSession
 
 from siskin.errors import ConfigurationError
+from siskin.lake.catalog import tables, views
 from siskin.lake.engine import DeltaEngine
-from siskin.lake.tables import TABLES, VIEWS, table_path
 
 OutputFormat = Literal["table", "csv", "json", "parquet"]
-
-LIGHTCURVES_SQL = """
-WITH points AS (
-  SELECT objectId, candid, jd, fid, magpsf, sigmapsf, diffmaglim, isdiffpos, ra, dec, night,
-         'detection' AS kind, 0 AS priority
-  FROM silver__alerts
-  UNION ALL
-  SELECT a.objectId, p.candid, p.jd, p.fid, p.magpsf, p.sigmapsf, p.diffmaglim, p.isdiffpos, p.ra, p.dec,
-         a.night, CASE WHEN p.magpsf IS NULL THEN 'upper_limit' ELSE 'detection' END AS kind, 1 AS priority
-  FROM silver__alerts a LATERAL VIEW explode(a.prv_candidates) t AS p
-)
-SELECT objectId, candid, jd, fid, magpsf, sigmapsf, diffmaglim, isdiffpos, ra, dec, kind FROM (
-  SELECT *, row_number() OVER (PARTITION BY objectId, jd, fid ORDER BY priority, night DESC) AS rn
-  FROM points
-) WHERE rn = 1
-"""
 
 
 def view_name(table: str) -> str:
@@ -45,15 +29,16 @@ def register_views(spark: SparkSession, engine: DeltaEngine, lake_uri: str) -> l
     from siskin.lake.transactions import open_table
 
     registered = []
-    for name in TABLES:
-        uri = table_path(lake_uri, name)
+    for spec in tables():
+        uri = spec.path(lake_uri)
         if open_table(uri) is None:
             continue
-        engine.read(spark, uri).createOrReplaceTempView(view_name(name))
-        registered.append(name)
-    if "silver.alerts" in registered:
-        spark.sql(LIGHTCURVES_SQL).createOrReplaceTempView(view_name("gold.lightcurves"))
-        registered.append("gold.lightcurves")
+        engine.read(spark, uri).createOrReplaceTempView(view_name(spec.name))
+        registered.append(spec.name)
+    for view in views():
+        if all(name in registered for name in view.needs):
+            spark.sql(view.text()).createOrReplaceTempView(view_name(view.name))
+            registered.append(view.name)
     return registered
 
 
@@ -71,7 +56,7 @@ def run_sql(spark: SparkSession, engine: DeltaEngine, lake_uri: str, sql: str) -
     names = register_views(spark, engine, lake_uri)
     if not names:
         raise ConfigurationError(f"no lake tables under {lake_uri}: ingest something first (see README)")
-    return spark.sql(rewrite(sql, names + list(VIEWS)))
+    return spark.sql(rewrite(sql, names + [v.name for v in views()]))
 
 
 def write_result(df: DataFrame, fmt: OutputFormat, out: Path | None, limit: int) -> str | None:

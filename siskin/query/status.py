@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from siskin.config import Settings
+from siskin.lake.catalog import checkpoint_path, table_path, tables
 from siskin.lake.parquet_files import filesystem_for
-from siskin.lake.tables import BRONZE_ALERTS, OPS_BATCHES, SILVER_ALERTS, TABLES, table_path
 
 
 @dataclass
@@ -46,7 +46,13 @@ def table_rows(uri: str) -> tuple[int | None, int | None, str | None]:
 
 
 def checkpoint_offset(checkpoint_uri: str) -> dict[str, Any] | None:
-    """The source offset of the last committed micro-batch of a streaming checkpoint."""
+    """The source offset of the last committed micro-batch of a streaming checkpoint (its last source)."""
+    offsets = checkpoint_offsets(checkpoint_uri)
+    return offsets[-1] if offsets else None
+
+
+def checkpoint_offsets(checkpoint_uri: str) -> list[dict[str, Any]] | None:
+    """The offsets, one per source in the query's order, of the last committed micro-batch."""
     fs, root = filesystem_for(checkpoint_uri)
     try:
         import pyarrow.fs as pafs
@@ -59,21 +65,32 @@ def checkpoint_offset(checkpoint_uri: str) -> dict[str, Any] | None:
         return None
     with fs.open_input_stream(f"{root}/offsets/{ids[-1]}") as stream:
         lines = stream.read().decode().splitlines()
-    return json.loads(lines[-1]) if len(lines) >= 3 else None
+    return [json.loads(line) for line in lines[2:]] if len(lines) >= 3 else None
 
 
-def version_lag(settings: Settings, query: str, source_table: str) -> str:
-    """How many commits of the upstream table a downstream query has not processed yet."""
-    from siskin.lake.tables import checkpoint_path
+def upstream_tables(query: str) -> list[str]:
+    """The lake tables a downstream query reads, in its sources' order (from the catalog)."""
+    if query == "silver":
+        return ["bronze.alerts"]
+    if query == "gold":
+        return [t.name for t in tables(writer="silver") if t.survey is not None]
+    return []
+
+
+def version_lag(settings: Settings, query: str) -> str:
+    """How many commits of its upstream tables a downstream query has not processed yet."""
     from siskin.lake.transactions import open_table
 
-    upstream = open_table(table_path(settings.lake_uri, source_table))
-    offset = checkpoint_offset(checkpoint_path(settings.lake_uri, query))
-    if upstream is None:
-        return "no upstream table"
-    if offset is None:
-        return f"{upstream.version() + 1} commits (query never ran)"
-    return f"{max(0, upstream.version() - int(offset['version']))} commits"
+    offsets = checkpoint_offsets(checkpoint_path(settings.lake_uri, query))
+    behind = 0
+    for i, name in enumerate(upstream_tables(query)):
+        upstream = open_table(table_path(settings.lake_uri, name))
+        if upstream is None:
+            continue
+        if offsets is None or i >= len(offsets):
+            return f"{upstream.version() + 1}+ commits (query never ran)"
+        behind += max(0, upstream.version() - int(offsets[i]["version"]))
+    return f"{behind} commits"
 
 
 def bronze_lags(settings: Settings) -> list[str]:
@@ -130,7 +147,7 @@ def last_batch_seconds(settings: Settings) -> dict[str, float]:
     """Duration of each query's most recent micro-batch, from `ops.batches`."""
     from siskin.lake.transactions import open_table
 
-    table = open_table(table_path(settings.lake_uri, OPS_BATCHES.name))
+    table = open_table(table_path(settings.lake_uri, "ops.batches"))
     if table is None:
         return {}
     frame = table.to_pandas(columns=["query", "committed_at", "seconds"])
@@ -144,20 +161,16 @@ def last_batch_seconds(settings: Settings) -> dict[str, float]:
 def lake_status(settings: Settings) -> list[TableStatus]:
     """Status of every table; lag of the stage that writes it, from its checkpoint."""
     seconds = last_batch_seconds(settings)
-    writers = {"silver.alerts": ("silver", BRONZE_ALERTS.name), "gold.objects": ("gold", SILVER_ALERTS.name)}
     out = []
-    for name in TABLES:
-        version, rows, when = table_rows(table_path(settings.lake_uri, name))
+    for spec in tables():
+        version, rows, when = table_rows(spec.path(settings.lake_uri))
         lag = "-"
-        batch_s = None
-        if name == BRONZE_ALERTS.name:
-            batch_s = seconds.get("bronze")
+        batch_s = seconds.get(spec.writer)
+        if spec.writer == "bronze":
             lag = "see below"
-        if name in writers:
-            query, upstream = writers[name]
-            lag = version_lag(settings, query, upstream)
-            batch_s = seconds.get(query)
-        out.append(TableStatus(name, version, rows, when, batch_s, lag))
+        elif upstream_tables(spec.writer):
+            lag = version_lag(settings, spec.writer)
+        out.append(TableStatus(spec.name, version, rows, when, batch_s, lag))
     return out
 
 

@@ -8,15 +8,7 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from siskin.config import Settings
-from siskin.lake.tables import (
-    BRONZE_ALERTS,
-    GOLD_OBJECTS,
-    OPS_BATCHES,
-    SILVER_ALERTS,
-    SILVER_REJECTS,
-    SILVER_RUBIN,
-    table_path,
-)
+from siskin.lake.catalog import table_path
 
 
 @dataclass
@@ -62,10 +54,10 @@ def summarize(settings: Settings) -> LakeSummary:
     per_night = (
         pd.concat(
             [
-                _counts(settings, BRONZE_ALERTS.name, "bronze"),
-                _counts(settings, SILVER_ALERTS.name, "silver"),
-                _counts(settings, SILVER_RUBIN.name, "rubin"),
-                _counts(settings, SILVER_REJECTS.name, "rejects"),
+                _counts(settings, "bronze.alerts", "bronze"),
+                _counts(settings, "silver.alerts", "silver"),
+                _counts(settings, "silver.rubin_alerts", "rubin"),
+                _counts(settings, "silver.rejects", "rejects"),
             ],
             axis=1,
         )
@@ -74,15 +66,15 @@ def summarize(settings: Settings) -> LakeSummary:
     )
     per_night.index.name = "night"
     per_night = per_night.sort_index()
-    rejects = open_table(table_path(settings.lake_uri, SILVER_REJECTS.name))
+    rejects = open_table(table_path(settings.lake_uri, "silver.rejects"))
     reasons = pd.DataFrame(columns=["reason_code", "count"])
     if rejects is not None:
         data = rejects.to_pyarrow_dataset().to_table(columns=["reason_code"])
         if data.num_rows:
             reasons = data.to_pandas().value_counts().rename("count").reset_index()
-    gold = open_table(table_path(settings.lake_uri, GOLD_OBJECTS.name))
+    gold = open_table(table_path(settings.lake_uri, "gold.objects"))
     n_gold = gold.to_pyarrow_dataset().count_rows() if gold is not None else 0
-    ops = open_table(table_path(settings.lake_uri, OPS_BATCHES.name))
+    ops = open_table(table_path(settings.lake_uri, "ops.batches"))
     duplicates, stages = 0, pd.DataFrame(columns=["query", "batches", "mean_s", "max_s"])
     if ops is not None:
         frame = ops.to_pandas(columns=["query", "seconds", "duplicates", "replay"])

@@ -1,8 +1,8 @@
-"""Silver: bronze payloads decoded (columnar), quality-flagged, deduplicated on candid.
+"""Silver, inside Spark tasks: bronze payloads decoded (columnar), quality-flagged, keyed by table.
 
-One decode produces three outputs: `silver.alerts`, `silver.cutouts` and `silver.rejects`. Spark
-tasks read bronze files, decode (Arrow in, Arrow out) and write the Parquet files of all three;
-the driver deduplicates on candid and commits them (see `silver_stage`).
+One decode yields every silver table the catalog says the silver stage writes: one alerts table
+per survey (the codec names it), `silver.cutouts` and `silver.rejects`. Tasks write their Parquet
+files; the driver deduplicates and commits them (`siskin.silver.batch`).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import pyarrow.compute as pc
 
 from siskin import __version__
 from siskin.config import Settings
-from siskin.lake.tables import PROVENANCE_FIELDS, UTC_TS
+from siskin.lake.catalog import BRONZE_SCHEMA, PROVENANCE_FIELDS, UTC_TS
 
-CUTOUT_KINDS = ("Science", "Template", "Difference")
-CUTOUT_ONLY = tuple(f"cutout{k}_{p}" for k in CUTOUT_KINDS for p in ("fileName", "stampData"))
+CUTOUTS_TABLE = "silver.cutouts"
+REJECTS_TABLE = "silver.rejects"
 REJECT_ONLY = (
     pa.field("reason_code", pa.string()),
     pa.field("reason", pa.string()),
@@ -35,30 +35,32 @@ PROCESSING = (
 )
 
 
-@lru_cache(maxsize=1)
-def silver_schema() -> pa.Schema:
-    """Columns of `silver.alerts`: the decoded alert, quality flags, provenance, processing info."""
+@lru_cache(maxsize=8)
+def survey_silver_schema(survey: str) -> pa.Schema:
+    """Columns of a survey's silver table: the decoded alert, quality flags, provenance, processing info."""
     from siskin.alerts.decoder import silver_alert_schema
 
-    decoded = [f for f in silver_alert_schema() if f.name != "_row"]
+    decoded = [f for f in silver_alert_schema(survey) if f.name != "_row"]
     return pa.schema(decoded + list(PROCESSING) + list(PROVENANCE_FIELDS))
 
 
-@lru_cache(maxsize=1)
+def silver_schema() -> pa.Schema:
+    """Columns of `silver.alerts` (ZTF)."""
+    return survey_silver_schema("ztf")
+
+
 def rubin_schema() -> pa.Schema:
-    """Columns of `silver.rubin_alerts`: the decoded Rubin alert, processing info, provenance."""
-    from siskin.alerts.decoder import rubin_alert_schema
-
-    decoded = [f for f in rubin_alert_schema() if f.name != "_row"]
-    return pa.schema(decoded + list(PROCESSING) + list(PROVENANCE_FIELDS))
+    """Columns of `silver.rubin_alerts`."""
+    return survey_silver_schema("rubin")
 
 
 @lru_cache(maxsize=1)
 def cutouts_schema() -> pa.Schema:
-    """Columns of `silver.cutouts`: keyed by candid, partitioned by night."""
+    """Columns of `silver.cutouts`: keyed by (survey, candid), partitioned by night."""
     from siskin.alerts.decoder import cutout_schema
 
-    return pa.schema([f for f in cutout_schema() if f.name != "_row"] + [PROCESSING[3]])
+    decoded = [f for f in cutout_schema() if f.name != "_row"]
+    return pa.schema([pa.field("survey", pa.string()), *decoded, PROCESSING[3]])
 
 
 @lru_cache(maxsize=1)
@@ -86,65 +88,98 @@ def _stamp(n: int, now: datetime) -> dict[str, pa.Array]:
     }
 
 
+def source_rejects(bronze: pa.Table) -> tuple[pa.Array, pa.Table]:
+    """Rows the source could not deliver whole (`source_error`, or no payload): (usable mask, their rejects).
+
+    `source_error` reads "<reason_code>: <message>"; a null payload without one is a Kafka tombstone.
+    """
+    error = bronze.column("source_error").combine_chunks()
+    payload_missing = bronze.column("payload").combine_chunks().is_null()
+    bad = pc.or_(error.is_valid(), payload_missing)
+    rows = pc.indices_nonzero(bad).cast(pa.int32())
+    if len(rows) == 0:
+        return pc.invert(bad), pa.table({"_row": rows})
+    text = pc.fill_null(error.take(rows), "tombstone: the Kafka message has no value (null payload)")
+    parts = pc.split_pattern(text, ": ", max_splits=1)
+    code = pc.list_element(parts, 0)
+    reason = pc.if_else(pc.greater(pc.list_value_length(parts), 1), pc.list_element(parts, -1), text)
+    n = len(rows)
+    return pc.invert(bad), pa.table(
+        {
+            "_row": rows,
+            "reason_code": code,
+            "reason": reason,
+            "alert_index": pa.nulls(n, pa.int32()),
+            "candid": pa.nulls(n, pa.int64()),
+            "objectId": pa.nulls(n, pa.string()),
+        }
+    )
+
+
 def decode_bronze(bronze: pa.Table, settings: Settings, now: datetime | None = None) -> dict[str, pa.Table]:
-    """Decode bronze rows into the silver tables: ZTF alerts, Rubin alerts, cutouts, rejects."""
-    from siskin.alerts.decoder import decode_payloads, quality_flags
+    """Decode bronze rows into the silver tables, keyed by catalog table name."""
+    from siskin.alerts.decoder import decode_payloads
+    from siskin.alerts.registry import codecs
 
     now = now or datetime.now(UTC)
-    payloads = bronze.column("payload").combine_chunks()
-    if pa.types.is_large_binary(payloads.type):
-        payloads = payloads.cast(pa.binary())
+    original = bronze
+    usable, failed = source_rejects(bronze)
+    if failed.num_rows:
+        bronze = bronze.filter(usable)
+    payloads = _binary(bronze)
     result = decode_payloads(payloads, settings.decode)
-    out = {
-        "silver": silver_schema().empty_table(),
-        "rubin": rubin_schema().empty_table(),
-        "cutouts": cutouts_schema().empty_table(),
-        "rejects": rejects_schema().empty_table(),
-    }
-    alerts = result.alerts
-    if alerts.num_rows:
+    out: dict[str, pa.Table] = {}
+    for codec in codecs():
+        alerts = result.by_survey[codec.name]
+        schema = survey_silver_schema(codec.name)
+        if not alerts.num_rows:
+            out[codec.silver_table] = schema.empty_table()
+            continue
         n = alerts.num_rows
         cols = {name: alerts.column(name) for name in alerts.column_names}
         cols.update(_provenance(bronze, alerts.column("_row")))
-        cols["quality_ok"], cols["quality_reason"] = quality_flags(alerts, settings.quality)
-        out["silver"] = _conform({**cols, **_stamp(n, now)}, n, silver_schema())
-    rubin = result.rubin_alerts
-    if rubin.num_rows:
-        n = rubin.num_rows
-        cols = {name: rubin.column(name) for name in rubin.column_names}
-        cols.update(_provenance(bronze, rubin.column("_row")))
-        cols["quality_reason"] = pa.array(["no quality cuts defined for rubin yet"] * n, pa.string())
-        out["rubin"] = _conform({**cols, **_stamp(n, now)}, n, rubin_schema())
+        cols["quality_ok"], cols["quality_reason"] = codec.quality_flags(alerts, settings.quality)
+        out[codec.silver_table] = _conform({**cols, **_stamp(n, now)}, n, schema)
     cutouts = result.cutouts
-    if cutouts.num_rows:
-        cut_cols = {name: cutouts.column(name) for name in cutouts.column_names}
-        out["cutouts"] = _conform(
-            {**cut_cols, **_stamp(cutouts.num_rows, now)}, cutouts.num_rows, cutouts_schema()
-        )
-    rejects = result.rejects
-    if rejects.num_rows:
-        n = rejects.num_rows
-        rows = rejects.column("_row")
-        cols = {name: rejects.column(name) for name in rejects.column_names}
-        cols.update(_provenance(bronze, rows))
-        cols["payload"] = payloads.take(rows)
-        cols["payload_size"] = bronze.column("payload_size").take(rows)
-        cols["night"] = bronze.column("night").take(rows)
-        out["rejects"] = _conform({**cols, **_stamp(n, now)}, n, rejects_schema())
+    cut_cols = {name: cutouts.column(name) for name in cutouts.column_names}
+    out[CUTOUTS_TABLE] = _conform(
+        {**cut_cols, **_stamp(cutouts.num_rows, now)}, cutouts.num_rows, cutouts_schema()
+    )
+    out[REJECTS_TABLE] = _rejects(result.rejects, bronze, payloads, now)
+    if failed.num_rows:
+        from_source = _rejects(failed, original, _binary(original), now)
+        out[REJECTS_TABLE] = pa.concat_tables([out[REJECTS_TABLE], from_source])
     return out
 
 
+def _binary(bronze: pa.Table) -> pa.Array:
+    payloads = bronze.column("payload").combine_chunks()
+    return payloads.cast(pa.binary()) if pa.types.is_large_binary(payloads.type) else payloads
+
+
+def _rejects(rejects: pa.Table, bronze: pa.Table, payloads: pa.Array, now: datetime) -> pa.Table:
+    if not rejects.num_rows:
+        return rejects_schema().empty_table()
+    n = rejects.num_rows
+    rows = rejects.column("_row")
+    cols = {name: rejects.column(name) for name in rejects.column_names}
+    cols.update(_provenance(bronze, rows))
+    cols["payload"] = payloads.take(rows)
+    cols["payload_size"] = bronze.column("payload_size").take(rows)
+    cols["night"] = bronze.column("night").take(rows)
+    return _conform({**cols, **_stamp(n, now)}, n, rejects_schema())
+
+
 def silver_transform(settings: Settings, bronze_uri: str) -> Callable[[pa.Table], dict[str, pa.Table]]:
-    """The task-side transform: bronze file references (or bronze rows) -> the three silver tables."""
+    """The task-side transform: bronze file references (or bronze rows) -> the silver tables."""
     from siskin.lake.delta_source import read_file_refs
-    from siskin.lake.tables import BRONZE_SCHEMA
 
     def transform(batch: pa.Table) -> dict[str, pa.Table]:
         if "payload" in batch.column_names:
             chunks = [batch]
         else:
-            chunks = [t for t in read_file_refs(bronze_uri, batch)]
-        parts = [decode_bronze(_as_bronze(c, BRONZE_SCHEMA), settings) for c in chunks if c.num_rows]
+            chunks = list(read_file_refs(bronze_uri, batch))
+        parts = [decode_bronze(as_bronze(c), settings) for c in chunks if c.num_rows]
         if not parts:
             return {}
         return {key: pa.concat_tables([p[key] for p in parts]) for key in parts[0]}
@@ -152,5 +187,11 @@ def silver_transform(settings: Settings, bronze_uri: str) -> Callable[[pa.Table]
     return transform
 
 
-def _as_bronze(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    return table.select(schema.names).cast(schema)
+def as_bronze(table: pa.Table) -> pa.Table:
+    """Bronze rows in the current bronze schema (columns an older bronze file lacks become null)."""
+    n = table.num_rows
+    arrays = [
+        table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(n, f.type)
+        for f in BRONZE_SCHEMA
+    ]
+    return pa.Table.from_arrays(arrays, schema=BRONZE_SCHEMA.with_metadata(None))
