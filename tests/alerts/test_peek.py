@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-import pyarrow as pa
+import io
+import random
+from typing import Any
 
+import fastavro
+import pyarrow as pa
+import pytest
+from ztf_payloads import datum, encode
+
+from siskin.alerts import peek as peek_module
+from siskin.alerts.avro_container import encode_long, parse_header, read_long
 from siskin.alerts.decoder import peek_payloads
 from siskin.config import DecodeSettings
 
@@ -65,3 +74,179 @@ def test_peek_names_an_unknown_writer_schema(real_payloads) -> None:
     peek = peek_payloads(pa.array([out.getvalue()]), DecodeSettings()).to_pylist()[0]
     assert peek["schema_name"] == "obs.weather" and peek["peek_error"].startswith("unknown_schema")
     assert peek["survey"] is None
+
+
+# --- the column-wise path agrees with the row-by-row reference -----------------------------------
+
+UNIONS = {
+    "type": "record",
+    "name": "alert",
+    "namespace": "test",
+    "version": "4.02",
+    "fields": [
+        {"name": "schemavsn", "type": ["null", "string"]},
+        {"name": "flag", "type": ["null", "boolean", "long", "float", "double", "bytes", "string"]},
+        {"name": "tag", "type": {"type": "fixed", "name": "tag4", "size": 4}},
+        {"name": "kind", "type": {"type": "enum", "name": "kind", "symbols": ["A", "B", "C"]}},
+        {"name": "objectId", "type": ["null", "string"]},
+        {"name": "candid", "type": ["null", "long", "double"]},
+        {
+            "name": "candidate",
+            "type": [
+                "null",
+                {
+                    "type": "record",
+                    "name": "candidate",
+                    "fields": [
+                        {"name": "pid", "type": ["null", "long"]},
+                        {"name": "jd", "type": ["null", "double", "long", "string"]},
+                        {"name": "magpsf", "type": "float"},
+                    ],
+                },
+            ],
+        },
+        {"name": "after", "type": {"type": "array", "items": "long"}},
+    ],
+}
+
+
+def _record(rng: random.Random, i: int) -> dict[str, Any]:
+    """A record of UNIONS taking a different union branch now and then."""
+    return {
+        "schemavsn": rng.choice([None, "", "4.02", "3.3"]),
+        "flag": rng.choice([None, True, 7, 1.5, 2.5, b"\x00\xff", "x" * rng.randint(0, 300)]),
+        "tag": b"abcd",
+        "kind": rng.choice("ABC"),
+        "objectId": rng.choice([None, "", f"ZTF26{i:07d}", "é" * 70]),
+        "candid": rng.choice([None, 3_000_000_000_000_000_000 + i, -(2**63), 2**63 - 1, 1.5]),
+        "candidate": rng.choice(
+            [None, {"pid": None, "jd": 2461000.5 + i / 100, "magpsf": 18.0}]
+            + [{"pid": 12, "jd": rng.choice([None, 2461000, "2461000.5"]), "magpsf": 18.0}]
+        ),
+        "after": list(range(rng.randint(0, 3))),
+    }
+
+
+def _peek_both(payloads: list[bytes | None], settings: DecodeSettings | None = None) -> pa.Table:
+    """The peek, checked to equal the reference row by row."""
+    settings = settings or DecodeSettings()
+    array = pa.array(payloads, pa.binary())
+    fast = peek_payloads(array, settings)
+    reference = peek_payloads(array, settings, columnar=False)
+    for i, (got, want) in enumerate(zip(fast.to_pylist(), reference.to_pylist(), strict=True)):
+        assert got == want, (i, payloads[i][:200] if payloads[i] else payloads[i])
+    assert fast.schema == reference.schema
+    return fast
+
+
+def _reblock(container: bytes, count: int, block: bytes) -> bytes:
+    """The container's header and sync around one hand-made block."""
+    _, sync, pos = parse_header(container)
+    return container[:pos] + encode_long(count) + encode_long(len(block)) + block + sync
+
+
+def _block(container: bytes) -> bytes:
+    _, _, pos = parse_header(container)
+    _, pos = read_long(container, pos)
+    size, pos = read_long(container, pos)
+    return container[pos : pos + size]
+
+
+@pytest.fixture(scope="module")
+def simulated() -> list[bytes]:
+    """Simulated ZTF 4.02 alerts (no real data needed): what the Kafka stream carries."""
+    from siskin.simulate.ztf import simulate_night
+
+    return list(simulate_night(20261121, n_alerts=40, seed=5))
+
+
+def test_plain_containers_are_peeked_column_wise(simulated: list[bytes], monkeypatch) -> None:  # noqa: ANN001
+    calls: list[object] = []
+    reference = peek_module._peek_one
+    monkeypatch.setattr(peek_module, "_peek_one", lambda *args: calls.append(args) or reference(*args))
+    peek = _peek_both(simulated)
+    assert peek.column("peek_error").null_count == len(simulated)
+    assert peek.column("candid").null_count == 0 and set(peek.column("night").to_pylist()) == {20261121}
+    calls.clear()
+    peek_payloads(pa.array(simulated), DecodeSettings())
+    assert calls == []  # not one payload needed the row-by-row path
+
+
+def test_column_wise_peek_agrees_on_every_union_branch() -> None:
+    rng = random.Random(3)
+    records = [_record(rng, i) for i in range(300)]
+    peek = _peek_both([encode([r], UNIONS) for r in records])
+    assert peek.column("peek_error").null_count == 300
+    candids = peek.column("candid").to_pylist()
+    assert {type(r["candid"]) for r, c in zip(records, candids, strict=True) if c is not None} == {int}
+    assert peek.column("object_id").to_pylist() == [r["objectId"] for r in records]
+
+
+def test_column_wise_peek_agrees_on_odd_and_broken_payloads(
+    simulated: list[bytes], schema_402: dict[str, Any]
+) -> None:
+    good = simulated[0]
+    record = next(iter(fastavro.reader(io.BytesIO(good))))
+    block = _block(good)
+    at = block.index(record["objectId"].encode())
+    two = encode([record, record], schema_402)
+    _, sync, pos = parse_header(two)
+    one_block = _block(encode([record], schema_402))
+    settings = DecodeSettings(confluent_schema_ids={"7": "4.02"})
+    payloads: list[bytes | None] = [
+        *simulated[:3],
+        None,
+        b"",
+        b"Obj\x01",
+        good[: len(good) // 2],
+        good[:200],
+        good + b"\x00",
+        good[:-1] + bytes([good[-1] ^ 1]),  # broken sync marker
+        _reblock(good, 0, block),
+        _reblock(good, 2**40, block),  # a count the n_alerts column cannot hold
+        _reblock(good, 1, block[: at - 1] + b"\x98\x00" + block[at:]),  # overlong length varint
+        _reblock(good, 1, block[: at - 1] + b"\x98" * 11 + block[at:]),  # runaway varint
+        _reblock(good, 1, block[:at] + b"\xff\xfe" + block[at + 2 :]),  # objectId not UTF-8
+        _reblock(good, 1, block[: at - 1] + b"\x7e" + block[at:]),  # length past the block
+        encode([record], schema_402),  # another header: a second group
+        encode([record], schema_402, codec="deflate"),
+        two,
+        two[:pos] + encode_long(1) + encode_long(len(one_block)) + one_block + sync + two[pos:][-16:],
+        two[:pos] + b"\x02" + encode_long(len(one_block)) + one_block + sync + b"\x00\x00" + sync,
+        b"\x00" + (7).to_bytes(4, "big") + datum(record, schema_402),
+        b"\x00" + (8).to_bytes(4, "big") + datum(record, schema_402),
+        datum(record, schema_402),
+        b"random bytes " * 40,
+        *simulated[3:6],
+    ]
+    peek = _peek_both(payloads, settings)
+    errors = peek.column("peek_error").to_pylist()
+    assert errors[:3] == [None] * 3 and errors[-3:] == [None] * 3
+    assert sum(e is not None for e in errors) >= 12
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_column_wise_peek_agrees_on_mutated_payloads(simulated: list[bytes], seed: int) -> None:
+    rng = random.Random(seed)
+    unions = [encode([_record(rng, i)], UNIONS) for i in range(20)]
+    payloads = []
+    for i in range(400):
+        data = bytearray(rng.choice(simulated) if i % 2 else rng.choice(unions))
+        _, _, header = parse_header(bytes(data))
+        reach = header + 120  # the envelope and the leading fields: all the peek reads
+        for _ in range(rng.randint(1, 3)):
+            kind = rng.choice(["flip", "flip", "truncate", "insert", "delete"])
+            pos = rng.randrange(0, min(reach, len(data)))
+            if kind == "flip":
+                data[pos] = rng.randrange(256)
+            elif kind == "truncate":
+                del data[pos:]
+            elif kind == "insert":
+                data[pos:pos] = rng.randbytes(rng.randint(1, 4))
+            else:
+                del data[pos : pos + rng.randint(1, 4)]
+            if not data:
+                break
+        payloads.append(bytes(data))
+    peek = _peek_both(payloads + simulated[:4])
+    assert peek.column("peek_error").null_count > 4  # mutations the peek does not notice are fine
