@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     )
 
     lake: str = "lake"  # a local path, or an object-store URI such as s3://bucket/prefix
+    # Spark's streaming checkpoints (default `<lake>/_checkpoints`). Spark writes them through Hadoop
+    # filesystems: with the lake on S3 that needs the hadoop-aws jars, or a path every node shares.
+    checkpoints: str | None = None
     spark: SparkSettings = Field(default_factory=SparkSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     delta: DeltaSettings = Field(default_factory=DeltaSettings)
@@ -141,23 +144,32 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
         return tuple(sources)
 
-    @field_validator("lake", mode="before")
+    @field_validator("lake", "checkpoints", mode="before")
     @classmethod
-    def _lake_text(cls, value: Any) -> str:
+    def _lake_text(cls, value: Any) -> str | None:
         """Keep URIs intact: `Path("s3://b/p")` would collapse the `//`."""
-        return str(value)
+        return None if value is None else str(value)
 
     @property
     def lake_uri(self) -> str:
         """The lake root as an absolute local path or an object-store URI."""
-        text = str(self.lake)
-        if "://" in text:
-            return text.rstrip("/")
-        return str(Path(text).expanduser().resolve())
+        return _absolute(str(self.lake))
+
+    @property
+    def checkpoints_uri(self) -> str:
+        """Where streaming checkpoints live: the `checkpoints` setting, else `<lake>/_checkpoints`."""
+        return _absolute(self.checkpoints) if self.checkpoints else f"{self.lake_uri}/_checkpoints"
 
     def with_overrides(self, **values: Any) -> Settings:
         """A copy with some top-level values replaced (used by the CLI's flags)."""
         return self.model_copy(update=values)
+
+
+def _absolute(text: str) -> str:
+    """An object-store URI as given (no trailing slash), a local path made absolute."""
+    if "://" in text:
+        return text.rstrip("/")
+    return str(Path(text).expanduser().resolve())
 
 
 def load_settings(**overrides: Any) -> Settings:

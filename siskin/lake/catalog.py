@@ -171,9 +171,9 @@ def table_path(lake_uri: str, name: str) -> str:
     return table(name).path(lake_uri)
 
 
-def checkpoint_path(lake_uri: str, query: str) -> str:
-    """Location of one streaming query's checkpoint."""
-    return f"{lake_uri.rstrip('/')}/_checkpoints/{query}"
+def checkpoint_path(checkpoints_uri: str, query: str) -> str:
+    """Location of one streaming query's checkpoint under the root `Settings.checkpoints_uri`."""
+    return f"{checkpoints_uri.rstrip('/')}/{query}"
 
 
 def survey_table(survey: str) -> TableSpec:

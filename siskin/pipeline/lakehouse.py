@@ -44,6 +44,7 @@ class Lakehouse:
         self.spark = spark or build_spark(settings)
         self.engine: DeltaEngine = get_engine(settings.delta.engine)
         self.lake = settings.lake_uri
+        self.checkpoints = settings.checkpoints_uri
         self._leases: dict[str, Lease] = {}
 
     def hold(self, names: list[str], command: str) -> None:
@@ -110,7 +111,7 @@ class Lakehouse:
         kafka_options: dict[str, str] | None = None,
         source_paths: list[str] | None = None,
     ) -> StreamingQuery:
-        ckpt = checkpoint_path(self.lake, name)
+        ckpt = checkpoint_path(self.checkpoints, name)
         stage = BronzeStage(
             self.settings, checkpoint_app_id(ckpt, name), query=name, kafka_options=kafka_options
         )
@@ -164,14 +165,14 @@ class Lakehouse:
         reader = (
             self.spark.readStream.format("siskin_files")
             .option("paths", json.dumps(absolute))
-            .option("manifest", f"{checkpoint_path(self.lake, name)}/siskin_manifest.jsonl")
+            .option("manifest", f"{checkpoint_path(self.checkpoints, name)}/siskin_manifest.jsonl")
         )
         return self._bronze_query(files_received(reader.load()), name, available_now, source_paths=absolute)
 
     def start_silver(self, *, available_now: bool = False) -> StreamingQuery:
         """bronze -> every silver table (each survey's alerts, cutouts, rejects)."""
         self.hold(["silver"], "silver stream")
-        ckpt = checkpoint_path(self.lake, "silver")
+        ckpt = checkpoint_path(self.checkpoints, "silver")
         stage = SilverStage(self.settings, checkpoint_app_id(ckpt, "silver"), query="silver")
         source = self._file_stream(
             "bronze.alerts", max_files=self.settings.stream.max_files_per_trigger, skip_replay=False
@@ -184,7 +185,7 @@ class Lakehouse:
         from pyspark.sql import functions as F
 
         self.hold(["gold"], "gold stream")
-        ckpt = checkpoint_path(self.lake, "gold")
+        ckpt = checkpoint_path(self.checkpoints, "gold")
         stage = GoldStage(self.settings, checkpoint_app_id(ckpt, "gold"), query="gold")
         sources = [
             self._file_stream(

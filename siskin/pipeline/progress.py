@@ -15,13 +15,13 @@ from siskin.query.status import checkpoint_offset, checkpoint_offsets, upstream_
 
 def committed_version(settings: Settings, query: str) -> int:
     """The last upstream Delta version a downstream query has committed (-1 if none)."""
-    offset = checkpoint_offset(checkpoint_path(settings.lake_uri, query))
+    offset = checkpoint_offset(checkpoint_path(settings.checkpoints_uri, query))
     return int(offset["version"]) if offset else -1
 
 
 def caught_up(settings: Settings, query: str) -> bool:
     """Whether a downstream query (silver, gold) has committed every version of every table it reads."""
-    offsets = checkpoint_offsets(checkpoint_path(settings.lake_uri, query)) or []
+    offsets = checkpoint_offsets(checkpoint_path(settings.checkpoints_uri, query)) or []
     for i, name in enumerate(upstream_tables(query)):
         version = table_version(settings, name)
         done = int(offsets[i]["version"]) if i < len(offsets) else -1
@@ -32,7 +32,7 @@ def caught_up(settings: Settings, query: str) -> bool:
 
 def committed_kafka_messages(settings: Settings, query: str) -> int:
     """Messages a Kafka -> bronze query has committed (sum of next offsets: topics created fresh)."""
-    offset = checkpoint_offset(checkpoint_path(settings.lake_uri, query)) or {}
+    offset = checkpoint_offset(checkpoint_path(settings.checkpoints_uri, query)) or {}
     return sum(int(o) for parts in offset.values() for o in parts.values())
 
 

@@ -81,7 +81,7 @@ def version_lag(settings: Settings, query: str) -> str:
     """How many commits of its upstream tables a downstream query has not processed yet."""
     from siskin.lake.transactions import open_table
 
-    offsets = checkpoint_offsets(checkpoint_path(settings.lake_uri, query))
+    offsets = checkpoint_offsets(checkpoint_path(settings.checkpoints_uri, query))
     behind = 0
     for i, name in enumerate(upstream_tables(query)):
         upstream = open_table(table_path(settings.lake_uri, name))
@@ -99,13 +99,13 @@ def bronze_lags(settings: Settings) -> list[str]:
 
     from siskin.lake.checkpoints import read_source
 
-    fs, root = filesystem_for(f"{settings.lake_uri}/_checkpoints")
+    fs, root = filesystem_for(settings.checkpoints_uri)
     infos = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
     lags = []
     for info in sorted(infos, key=lambda i: i.base_name):
         if not info.base_name.startswith("bronze_"):
             continue
-        ckpt = f"{settings.lake_uri}/_checkpoints/{info.base_name}"
+        ckpt = checkpoint_path(settings.checkpoints_uri, info.base_name)
         source = read_source(ckpt) or {}
         offset = checkpoint_offset(ckpt)
         if "kafka" in source:
