@@ -99,17 +99,30 @@ def night_of(ts_us: np.ndarray) -> np.ndarray:
     return np.char.replace(text, "-", "").astype(np.int32)
 
 
-def to_bronze_table(received: pa.Table, settings: DecodeSettings, now: datetime | None = None) -> pa.Table:
-    """Received rows -> bronze rows (same order), with hash, peek columns, night and ingest time."""
+def peek_chunks(payloads: pa.ChunkedArray, settings: DecodeSettings) -> pa.Table:
+    """The peek of each chunk of payloads, in order, without concatenating (copying) the payloads."""
     from siskin.alerts.decoder import peek_payloads
+
+    chunks = payloads.chunks or [pa.array([], pa.binary())]
+    return pa.concat_tables([peek_payloads(chunk, settings) for chunk in chunks])
+
+
+def sha256_hex(payloads: pa.ChunkedArray) -> pa.Array:
+    """Hex SHA-256 of each payload, hashed in place in the Arrow buffers ("" for a null payload)."""
     from siskin.alerts.payloads import payload_views
 
+    views = (view for chunk in payloads.chunks for view in payload_views(chunk))
+    return pa.array([hashlib.sha256(v).hexdigest() if v is not None else "" for v in views], pa.string())
+
+
+def to_bronze_table(received: pa.Table, settings: DecodeSettings, now: datetime | None = None) -> pa.Table:
+    """Received rows -> bronze rows (same order), with hash, peek columns, night and ingest time."""
     now = now or datetime.now(UTC)
-    payloads = received.column("payload").combine_chunks()
+    payloads = received.column("payload")  # kept in its chunks: combining them would copy every payload
     if pa.types.is_large_binary(payloads.type):
         payloads = payloads.cast(pa.binary())
-    peek = peek_payloads(payloads, settings)
-    digests = [hashlib.sha256(p).hexdigest() if p is not None else "" for p in payload_views(payloads)]
+    peek = peek_chunks(payloads, settings)
+    digests = sha256_hex(payloads)
     n = received.num_rows
     ingest = pa.array([now] * n, pa.timestamp("us", tz="UTC"))
     arrival = received.column("kafka_timestamp").cast(pa.timestamp("us", tz="UTC")).combine_chunks()
@@ -119,7 +132,7 @@ def to_bronze_table(received: pa.Table, settings: DecodeSettings, now: datetime 
     columns = {
         "payload": payloads,
         "payload_size": pc.fill_null(pc.binary_length(payloads).cast(pa.int64()), 0),
-        "sha256": pa.array(digests, pa.string()),
+        "sha256": digests,
         "ingest_time": ingest,
         "night": night,
     }

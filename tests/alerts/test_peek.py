@@ -250,3 +250,32 @@ def test_column_wise_peek_agrees_on_mutated_payloads(simulated: list[bytes], see
         payloads.append(bytes(data))
     peek = _peek_both(payloads + simulated[:4])
     assert peek.column("peek_error").null_count > 4  # mutations the peek does not notice are fine
+
+
+def test_bronze_rows_hash_and_peek_each_chunk_in_place(simulated: list[bytes]) -> None:
+    import hashlib
+
+    from siskin.bronze.transform import kafka_received_arrow, to_bronze_table
+
+    values: list[bytes | None] = [*simulated[:5], None, b"junk", *simulated[5:9]]
+    n = len(values)
+    messages = pa.table(
+        {
+            "topic": pa.array(["t"] * n),
+            "partition": pa.array([0] * n, pa.int32()),
+            "offset": pa.array(range(n), pa.int64()),
+            "timestamp": pa.array([1_795_000_000_000_000] * n, pa.timestamp("us", tz="UTC")),
+            "value": pa.array(values, pa.binary()),
+            "sent_ns": pa.array([0] * n, pa.int64()),
+        }
+    )
+    chunked = pa.Table.from_batches(messages.to_batches(max_chunksize=4))  # as read_ranges yields them
+    assert chunked.column("value").num_chunks == 3
+    bronze = to_bronze_table(kafka_received_arrow(chunked), DecodeSettings())
+    assert bronze.column("offset").to_pylist() == list(range(n))
+    assert bronze.column("sha256").to_pylist() == [hashlib.sha256(v).hexdigest() if v else "" for v in values]
+    peek = peek_payloads(pa.array(values, pa.binary()), DecodeSettings())
+    for name in ("object_id", "candid", "peek_error", "n_alerts"):
+        assert bronze.column(name).to_pylist() == peek.column(name).to_pylist()
+    assert [e.split(":")[0] for e in bronze.column("peek_error").to_pylist()[5:7]] == ["not_avro"] * 2
+    assert bronze.column("payload").to_pylist() == values
