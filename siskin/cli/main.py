@@ -140,10 +140,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     house = Lakehouse(_settings(args))
     report = replay_night(house, args.night)
+    house.release()
     print(
         f"night {report.night}: {report.bronze_rows} bronze payloads re-decoded; "
         f"silver {report.silver_before} -> {report.silver_after} alerts, {report.rejects_after} rejects; "
         f"{report.objects_rebuilt} gold objects rebuilt"
+        + (" (resumed an unfinished replay)" if report.resumed else "")
     )
     return 0
 

@@ -136,11 +136,9 @@ def rebuild_objects(house: Lakehouse, objects: set[tuple[str, str]], *, app_id: 
             continue
         inputs = SURVEYS[spec.survey]
         key = inputs.columns[0]
-        key_type = table.schema().to_arrow().field(key).type
-        ids = pc.cast(pa.array(wanted, pa.string()), pa.type_for_alias(str(key_type)))
-        data = table.to_pyarrow_dataset().to_table(
-            columns=list(inputs.columns), filter=pc.field(key).isin(ids)
-        )
+        dataset = table.to_pyarrow_dataset()
+        ids = pc.cast(pa.array(wanted, pa.string()), dataset.schema.field(key).type)
+        data = dataset.to_table(columns=list(inputs.columns), filter=pc.field(key).isin(ids))
         data = data.set_column(
             data.schema.get_field_index("night"), "night", data.column("night").cast(pa.int32())
         )
