@@ -102,7 +102,7 @@ def source_rejects(bronze: pa.Table) -> tuple[pa.Array, pa.Table]:
     text = pc.fill_null(error.take(rows), "tombstone: the Kafka message has no value (null payload)")
     parts = pc.split_pattern(text, ": ", max_splits=1)
     code = pc.list_element(parts, 0)
-    reason = pc.if_else(pc.greater(pc.list_value_length(parts), 1), pc.list_element(parts, -1), text)
+    reason = pc.replace_substring_regex(text, pattern=r"^.*?: ", replacement="", max_replacements=1)
     n = len(rows)
     return pc.invert(bad), pa.table(
         {
