@@ -1,12 +1,22 @@
-"""The Delta connector: one interface, two engines.
+"""The Delta engines behind one interface: how Spark itself reads and writes Delta tables.
 
 - `delta-rs` (default, tested in CI): Siskin's Python data sources `siskin_delta` (sink) and
   `siskin_delta_stream` (source) over the `deltalake` package; no JVM jars needed.
 - `delta-spark`: Spark's own `delta` format, for clusters where the delta-spark jars resolve.
 
-Both commit one transaction per micro-batch tagged with an app transaction, so replays are no-ops.
-Small driver-side operations (gold upserts, replay deletes, status) use delta-rs with either engine:
-both speak the same Delta protocol.
+What uses an engine, and what does not:
+- The pipeline's own tables do not go through it. Under either engine, stages write Parquet in Spark tasks
+  and commit with delta-rs (`siskin.lake.transactions`), and stream the file references each commit adds
+  with Siskin's Delta log reader (`siskin_delta_stream`, `filesOnly`), which skips replay commits. One Delta
+  protocol, so a delta-spark cluster reads the same tables.
+- `read` serves `siskin sql` (temporary views over each table's snapshot).
+- `append`, `write_stream`, `read_stream` and `read_stream_files` are generic exactly-once Delta I/O for
+  ad-hoc jobs; the contract tests (`tests/lake/test_delta_contract.py`) hold both engines to them.
+
+The delta-spark engine's known gaps against that contract: its streaming read cannot skip commits tagged
+`siskin.replay` (it uses `skipChangeCommits`, which ignores deletes and rewrites but still delivers the rows a
+replay appends again), and its writes record commit metadata as one JSON `userMetadata` string. Neither
+affects the pipeline, which never reads or writes through the engine.
 """
 
 from __future__ import annotations
@@ -37,10 +47,6 @@ class DeltaEngine(Protocol):
     ) -> DataFrame:
         """What each commit adds, as data-file references where the engine can (stages then read
         the files in their own tasks, so payloads never cross the JVM), else as rows."""
-        ...
-
-    def file_refs(self, spark: SparkSession, uri: str, night: int) -> DataFrame:
-        """One night of a table, as data-file references where the engine can, else as rows."""
         ...
 
     def write_stream(
@@ -97,22 +103,6 @@ class DeltaRsEngine:
             .option("skipReplay", str(skip_replay).lower())
             .load()
         )
-
-    def file_refs(self, spark: SparkSession, uri: str, night: int) -> DataFrame:
-        import pyarrow as pa
-
-        from siskin.lake.delta_source import DataFile, file_refs_batch
-        from siskin.lake.transactions import open_table
-
-        table = open_table(uri)
-        actions = [] if table is None else pa.table(table.get_add_actions(flatten=True)).to_pylist()
-        files = [
-            DataFile(a["path"], {"night": str(night)}, a.get("num_records"))
-            for a in actions
-            if str(a.get("partition.night")) == str(night)
-        ]
-        refs = pa.Table.from_batches([file_refs_batch(files)])
-        return spark.createDataFrame(refs).repartition(max(1, min(len(files), 64)))
 
     def write_stream(
         self, df: DataFrame, uri: str, *, partition_by: tuple[str, ...], checkpoint: str, app_id: str
@@ -191,11 +181,6 @@ class DeltaSparkEngine:
         self, spark: SparkSession, uri: str, *, max_files: int, skip_replay: bool = False
     ) -> DataFrame:
         return self.read_stream(spark, uri, max_files=max_files, skip_replay=skip_replay)
-
-    def file_refs(self, spark: SparkSession, uri: str, night: int) -> DataFrame:
-        from pyspark.sql import functions as F
-
-        return self.read(spark, uri).filter(F.col("night") == night)
 
     def write_stream(
         self, df: DataFrame, uri: str, *, partition_by: tuple[str, ...], checkpoint: str, app_id: str

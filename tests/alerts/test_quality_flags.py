@@ -32,3 +32,34 @@ def test_quality_flags_on_real_alerts(decoded_real) -> None:
     assert len(ok) == decoded_real.alerts.num_rows
     assert 0 < ok.false_count < len(ok)
     assert reason.null_count == ok.true_count
+
+
+def _rubin(**columns: list) -> pa.Table:  # type: ignore[type-arg]
+    base = {
+        "psfFlux": [1000.0, 1000.0, 1000.0, 1000.0, 100.0, None],
+        "psfFluxErr": [10.0, 10.0, 10.0, 10.0, 50.0, 10.0],
+        "isDipole": [False, True, None, False, False, False],
+        "pixelFlags_saturated": [False, False, False, True, False, False],
+        "psfFlux_flag": [False, False, False, False, False, False],
+    }
+    base.update(columns)
+    return pa.table(base)
+
+
+def test_rubin_cuts_flag_dipoles_bad_pixels_and_low_psf_snr() -> None:
+    from siskin.alerts.quality import rubin_quality_flags
+
+    ok, reason = rubin_quality_flags(_rubin(), QualityCuts())
+    assert ok.to_pylist() == [True, False, True, False, False, False]
+    reasons = reason.to_pylist()
+    assert reasons[0] is None and reasons[2] is None  # a null flag counts as not set
+    assert reasons[1] == "isDipole" and reasons[3] == "pixelFlags_saturated"
+    assert reasons[4] == "psf_snr<5" and reasons[5] == "psf_snr=null"
+
+
+def test_rubin_cuts_follow_the_settings() -> None:
+    from siskin.alerts.quality import rubin_quality_flags
+
+    cuts = QualityCuts(rubin_psf_snr_min=1.0, rubin_bad_flags=["pixelFlags_saturated"])
+    ok, _ = rubin_quality_flags(_rubin(), cuts)
+    assert ok.to_pylist() == [True, True, True, False, True, False]

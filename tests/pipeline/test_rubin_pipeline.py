@@ -56,3 +56,45 @@ def test_rubin_and_ztf_alerts_share_one_stream_and_split_in_silver(
     assert cutouts.num_rows == len(keys)
     bronze = DeltaTable(str(lake / "bronze" / "alerts")).to_pandas(columns=["survey"])
     assert set(bronze["survey"]) == {"rubin", "ztf"}
+
+
+def test_rubin_alerts_are_quality_flagged_and_reach_gold_and_lightcurves(
+    spark_session, shared_data: Path, tmp_path: Path
+) -> None:
+    from siskin.pipeline.lakehouse import Lakehouse
+    from siskin.query.sql import run_sql
+
+    source = shared_data / "lsst" / "fink-client" / "part-2-918301.avro"
+    lake = tmp_path / "lake"
+    house = Lakehouse(Settings(lake=str(lake)), spark_session)
+    house.ensure_tables()
+    house.start_bronze_files([str(source)], available_now=True).awaitTermination()
+    house.run_downstream_available_now()
+
+    rubin = DeltaTable(str(lake / "silver" / "rubin_alerts")).to_pandas(
+        columns=["diaObjectId", "quality_ok", "quality_reason", "psfFlux", "psfFluxErr"]
+    )
+    assert rubin["quality_ok"].notna().all()  # every alert is judged
+    snr = (rubin["psfFlux"] / rubin["psfFluxErr"]).abs()
+    assert not rubin.loc[snr < 5, "quality_ok"].any()
+    assert (rubin["quality_ok"] == rubin["quality_reason"].isna()).all()
+
+    gold = DeltaTable(str(lake / "gold" / "objects")).to_pandas()
+    gold = gold[gold["survey"] == "rubin"]
+    expected = rubin.dropna(subset=["diaObjectId"]).groupby("diaObjectId").size()
+    assert sorted(gold["objectId"]) == sorted(str(i) for i in expected.index)
+    assert dict(zip(gold["objectId"], gold["n_alerts"], strict=True)) == {
+        str(k): int(v) for k, v in expected.items()
+    }
+    assert gold["bucket"].between(0, house.settings.gold.buckets - 1).all()
+
+    kinds = run_sql(
+        spark_session,
+        house.engine,
+        house.settings.lake_uri,
+        "SELECT kind, count(*) AS n, count(DISTINCT objectId) AS objects FROM gold.lightcurves "
+        "WHERE survey = 'rubin' GROUP BY kind",
+    ).toPandas()
+    by_kind = dict(zip(kinds["kind"], kinds["n"], strict=True))
+    assert by_kind.get("detection", 0) > len(rubin)  # the alerts plus their prvDiaSources history
+    assert by_kind.get("forced", 0) > 0
