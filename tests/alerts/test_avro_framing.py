@@ -119,3 +119,32 @@ def test_inlining_resolves_references_across_namespaces() -> None:
     second = inlined["fields"][1]["type"][1]
     assert second["fields"] == cutout["fields"] and second["name"] != inlined["fields"][0]["type"][1]["name"]
     fastavro.parse_schema(inlined)  # still a valid schema: the copy has its own name
+
+
+def test_varints_of_every_length_frame_as_fastavro_reads_them() -> None:
+    schema = {
+        "type": "record",
+        "name": "v",
+        "fields": [
+            {"name": "l", "type": "long"},
+            {"name": "u", "type": ["null", "long"]},
+            {"name": "f", "type": {"type": "fixed", "name": "f9", "size": 9}},
+        ],
+    }
+    values = [0, -1, 63, -64, 64, 2**31 - 1, -(2**31), 2**62, 2**63 - 1, -(2**63)]
+    values += [sign * 2**k for k in range(0, 63, 7) for sign in (1, -1)]
+    records = [{"l": v, "u": -v if abs(v) < 2**63 - 1 else None, "f": b"123456789"} for v in values]
+    out = io.BytesIO()
+    for record in records:
+        fastavro.schemaless_writer(out, fastavro.parse_schema(schema), record)
+    raw = out.getvalue()
+    stream = io.BytesIO(raw)
+    expected = []
+    for _ in records:
+        fastavro.schemaless_reader(stream, fastavro.parse_schema(schema))
+        expected.append(stream.tell())
+    framer = RecordFramer(schema)
+    assert framer.split(raw, len(records)) == expected
+    assert framer.split(b"\xff" * 9 + b"\x01" + b"\x00" + b"x" * 9, 1) == [20]  # 10 bytes: the longest
+    with pytest.raises(FrameError):
+        framer.split(b"\xff" * 10 + b"\x01" + b"\x00" + b"x" * 9, 1)  # 11 bytes
