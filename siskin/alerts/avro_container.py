@@ -14,12 +14,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import cramjam
+import numpy as np
 
 from siskin.errors import DecodeError
 
 Buffer = bytes | memoryview
 MAGIC = b"Obj\x01"
 SYNC_SIZE = 16
+# cramjam's message when zstd output would overrun the buffer it was given (pinned in the bomb tests)
+_ZSTD_FULL = "failed to write whole buffer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,24 +154,20 @@ def count_records(data: bytes) -> int:
 
 
 def decompress(codec: str, block: Buffer, limit: int) -> Buffer:
-    """Raw record bytes of one block, refusing to inflate beyond `limit` bytes (zip bombs)."""
+    """Raw record bytes of one block; inflation stops after `limit` + 1 bytes, so a bomb costs no memory.
+
+    A block that would inflate past `limit` is `DecodeError("oversized")` without having been inflated
+    whole; a block that does not inflate is `corrupt_avro`.
+    """
     try:
         if codec == "null":
             raw: Buffer = block
         elif codec == "deflate":
-            inflater = zlib.decompressobj(-15)
-            raw = inflater.decompress(block, limit + 1)
-            if not inflater.eof and len(raw) <= limit:
-                raise DecodeError("corrupt_avro", "deflate block ends before its end-of-stream marker")
+            raw = _inflate(block, limit)
         elif codec == "snappy":
-            size, _ = _read_uvarint(block)
-            if size > limit:
-                raise DecodeError("oversized", f"snappy block inflates to {size} bytes, over {limit}")
-            raw = bytes(cramjam.snappy.decompress_raw(block[:-4]))
-            if zlib.crc32(raw) != struct.unpack(">I", block[-4:])[0]:
-                raise DecodeError("corrupt_avro", "snappy block fails its CRC32 check")
+            raw = _unsnappy(block, limit)
         elif codec == "zstandard":
-            raw = bytes(cramjam.zstd.decompress(block))
+            raw = _unzstd(block, limit)
         else:
             raise DecodeError("corrupt_avro", f"unsupported container codec {codec!r}")
     except DecodeError:
@@ -176,8 +175,52 @@ def decompress(codec: str, block: Buffer, limit: int) -> Buffer:
     except Exception as exc:  # codec libraries raise their own error types
         raise DecodeError("corrupt_avro", f"{codec} block does not decompress: {exc}") from exc
     if len(raw) > limit:
-        raise DecodeError("oversized", f"{codec} block inflates to more than {limit} bytes")
+        raise DecodeError("oversized", f"{codec} block of {len(block)} bytes holds more than {limit} bytes")
     return raw
+
+
+def _inflate(block: Buffer, limit: int) -> bytes:
+    """Raw deflate, at most `limit` + 1 bytes of output (zlib's max_length)."""
+    inflater = zlib.decompressobj(-15)
+    raw = inflater.decompress(block, limit + 1)
+    if len(raw) > limit:
+        raise DecodeError("oversized", f"deflate block of {len(block)} bytes inflates past {limit} bytes")
+    if not inflater.eof:
+        raise DecodeError("corrupt_avro", "deflate block ends before its end-of-stream marker")
+    return raw
+
+
+def _unsnappy(block: Buffer, limit: int) -> bytes:
+    """Raw snappy + CRC32; the declared length is checked before anything is inflated.
+
+    The decompressor writes into a buffer of exactly the declared length and fails on more, so the
+    header cannot understate the output.
+    """
+    size, _ = _read_uvarint(block)
+    if size > limit:
+        raise DecodeError("oversized", f"snappy block declares {size} bytes, over {limit}")
+    if len(block) < 5:
+        raise DecodeError("corrupt_avro", "snappy block is shorter than its CRC32")
+    raw = bytes(cramjam.snappy.decompress_raw(block[:-4]))
+    if zlib.crc32(raw) != struct.unpack(">I", block[-4:])[0]:
+        raise DecodeError("corrupt_avro", "snappy block fails its CRC32 check")
+    return raw
+
+
+def _unzstd(block: Buffer, limit: int) -> bytes:
+    """Zstandard frames decompressed into a buffer of `limit` + 1 bytes: the output can never outgrow it."""
+    out = np.empty(limit + 1, np.uint8)  # not zero-filled: only the pages written are touched
+    try:
+        n = int(cramjam.zstd.decompress_into(block, out.data))
+    except cramjam.DecompressionError as exc:
+        if _ZSTD_FULL in str(exc):
+            raise DecodeError(
+                "oversized", f"zstandard block of {len(block)} bytes inflates past {limit} bytes"
+            ) from exc
+        raise
+    if n > limit:
+        raise DecodeError("oversized", f"zstandard block of {len(block)} bytes inflates past {limit} bytes")
+    return out[:n].tobytes()
 
 
 def _read_uvarint(buf: Buffer) -> tuple[int, int]:

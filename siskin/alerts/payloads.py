@@ -23,6 +23,10 @@ from siskin.errors import DecodeError
 
 Envelope = Literal["container", "confluent", "schemaless"]
 _CACHE_MAX = 256
+# Inflation is bounded per payload (see `inflation_budget`): honest alert blocks compress far less than
+# 64:1 (cutouts are already gzip), and more than 64 alerts' worth of one compressed payload is refused.
+INFLATE_RATIO_MAX = 64
+TRUSTED_RECORDS_MAX = 64
 
 
 @dataclass
@@ -148,6 +152,17 @@ def _bundled(codec: SurveyCodec, version: str, origin: str, settings: DecodeSett
     return writer_schema(raw)
 
 
+def inflation_budget(payload_size: int, declared_records: int, limit: int) -> int:
+    """Most bytes a container's blocks may inflate to, all blocks together: a bound on a worker's memory.
+
+    `limit` (max_alert_bytes) per declared record, but record counts are the writer's word: the budget is
+    also held to `INFLATE_RATIO_MAX` times the payload's size (never below one alert's `limit`) and to
+    `TRUSTED_RECORDS_MAX` alerts, so a few hundred bytes claiming a million records inflate to one limit.
+    """
+    by_ratio = max(limit, INFLATE_RATIO_MAX * payload_size)
+    return min(limit * max(1, declared_records), by_ratio, limit * TRUSTED_RECORDS_MAX)
+
+
 def _unpack_container(data: bytes, limit: int, peek: bool) -> Unpacked:
     if len(data) > limit:
         declared = max(1, count_records(data))
@@ -161,15 +176,32 @@ def _unpack_container(data: bytes, limit: int, peek: bool) -> Unpacked:
     if container.n_records == 0:
         raise DecodeError("truncated", "container holds no records (header only)")
     blocks = container.blocks
-    if peek:  # only the first non-empty block is inflated; the counts of the others give n_alerts
-        first = next(i for i, (count, _) in enumerate(blocks) if count)
-        raw: list[tuple[int, Buffer]] = [(count, b"") for count, _ in blocks]
-        raw[first] = (
-            blocks[first][0],
-            decompress(container.codec, blocks[first][1], limit * blocks[first][0]),
-        )
+    if container.codec == "null":  # nothing to inflate: each block is only held to its own records
+        budget = sum(limit * max(1, count) for count, _ in blocks)
     else:
-        raw = [(count, decompress(container.codec, block, limit * max(1, count))) for count, block in blocks]
+        budget = inflation_budget(len(data), container.n_records, limit)
+    # with `peek`, only the first non-empty block is inflated; the counts of the others give n_alerts
+    first = next(i for i, (count, _) in enumerate(blocks) if count)
+    raw: list[tuple[int, Buffer]] = []
+    left = budget
+    for i, (count, block) in enumerate(blocks):
+        if peek and i != first:
+            raw.append((count, b""))
+            continue
+        own = limit * max(1, count)
+        allowed = min(own, left)
+        try:
+            inflated = decompress(container.codec, block, allowed)
+        except DecodeError as exc:
+            if exc.code == "oversized" and allowed < own:
+                raise DecodeError(
+                    "oversized",
+                    f"{container.codec} blocks inflate past {budget} bytes in all (max_alert_bytes={limit}, "
+                    f"{container.n_records} declared record(s), payload of {len(data)} bytes)",
+                ) from exc
+            raise
+        left -= len(inflated)
+        raw.append((count, inflated))
     return Unpacked("container", schema, raw)
 
 

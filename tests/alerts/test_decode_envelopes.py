@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
+
+import fastavro
 import pyarrow as pa
 import pytest
+from compression_bombs import recoded
 from ztf_payloads import datum, encode
 
 from siskin.alerts.decoder import decode_payloads
@@ -65,3 +69,19 @@ def test_a_long_string_falls_back_to_exact_framing(real_402_record, schema_402) 
     record["publisher"] = "p" * 5000  # beyond the regex fast path's short-string alternation
     result = decode_payloads(pa.array([encode([record], schema_402)]), DecodeSettings())
     assert result.alerts.column("publisher").to_pylist() == ["p" * 5000]
+
+
+@pytest.mark.parametrize("codec", ["zstandard", "deflate", "snappy"])
+def test_every_block_of_a_compressed_multi_block_container_decodes(
+    codec: str, real_402_record, schema_402
+) -> None:
+    """Blocks are inflated one by one against one budget for the payload; honest blocks all fit."""
+    records = [
+        dict(real_402_record, candidate=dict(real_402_record["candidate"], magpsf=15.0 + k)) for k in range(4)
+    ]
+    out = io.BytesIO()
+    fastavro.writer(out, fastavro.parse_schema(schema_402), records, sync_interval=1)  # one record per block
+    payload = recoded(out.getvalue(), codec)
+    result = decode_payloads(pa.array([payload]), DecodeSettings(max_alert_bytes=200_000))
+    assert result.rejects.num_rows == 0
+    assert result.alerts.column("magpsf").to_pylist() == [15.0, 16.0, 17.0, 18.0]

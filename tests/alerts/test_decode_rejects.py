@@ -9,6 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from compression_bombs import SCHEMA_402, bomb
 from ztf_payloads import datum, encode
 
 from siskin.alerts.avro_container import encode_long, parse_header
@@ -199,3 +200,88 @@ def test_mutated_alerts_never_raise_or_hang_and_are_all_accounted_for(
     seen = set(result.alerts.column("_row").to_pylist()) | set(result.rejects.column("_row").to_pylist())
     assert seen == set(range(len(payloads)))
     assert result.rejects.num_rows > 0
+
+
+# --- compression bombs: inflation stops at the cap, the payload becomes an `oversized` reject ----------
+
+BOMB_CODECS = ["deflate", "zstandard", "snappy"]
+
+
+@pytest.mark.parametrize("codec", BOMB_CODECS)
+def test_a_compression_bomb_between_good_alerts_is_an_oversized_reject(codec: str, good_402: bytes) -> None:
+    payload = bomb(codec, 5 * SETTINGS.max_alert_bytes)
+    compressed = len(payload) - len(SCHEMA_402)
+    assert compressed < SETTINGS.max_alert_bytes / 4  # small on the wire: zstd and deflate ~1 KB here
+    result = decode_payloads(pa.array([good_402, payload, good_402]), SETTINGS)
+    rejects = result.rejects.to_pylist()
+    assert [(r["_row"], r["reason_code"]) for r in rejects] == [(1, "oversized")]
+    assert str(SETTINGS.max_alert_bytes) in rejects[0]["reason"] and codec in rejects[0]["reason"]
+    assert result.alerts.column("_row").to_pylist() == [0, 2]
+
+
+@pytest.mark.parametrize("codec", BOMB_CODECS)
+def test_the_bronze_peek_refuses_a_bomb_too(codec: str) -> None:
+    from siskin.alerts.peek import peek_payloads
+
+    peek = peek_payloads(pa.array([bomb(codec, 5 * SETTINGS.max_alert_bytes)]), SETTINGS)
+    assert peek.column("peek_error")[0].as_py().startswith("oversized: ")
+
+
+def test_a_bomb_that_fits_the_cap_still_decodes_its_block() -> None:
+    """The cap is a ceiling, not a guess: an all-zero block under it inflates and fails as records instead."""
+    payload = bomb("zstandard", SETTINGS.max_alert_bytes // 2)
+    result = decode_payloads(pa.array([payload]), SETTINGS)
+    assert result.rejects.column("reason_code").to_pylist() == ["corrupt_avro"]
+
+
+_GIGABYTE_BOMBS = """
+import json, resource, sys, time
+import pyarrow as pa
+sys.path.insert(0, sys.argv[1])
+from compression_bombs import container, deflate_bomb, zstd_rle_bomb
+from siskin.alerts.avro_container import encode_long
+from siskin.alerts.decoder import decode_payloads
+from siskin.config import DecodeSettings
+
+snappy_header = encode_long(4 << 30)  # zigzag of 2^32 is the uvarint 2^33: a 8 GiB declaration
+blocks = {
+    "zstandard": zstd_rle_bomb(4 << 30),
+    "deflate": deflate_bomb(1 << 30),
+    "snappy": snappy_header + bytes(64) + bytes(4),
+}
+out = {}
+for codec, data in blocks.items():
+    for records in (1, 1_000_000):  # a block claiming a million records gets no larger allowance
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        t0 = time.perf_counter()
+        result = decode_payloads(pa.array([container(codec, [(records, data)])]), DecodeSettings())
+        out[f"{codec}/{records}"] = {
+            "codes": result.rejects.column("reason_code").to_pylist(),
+            "seconds": time.perf_counter() - t0,
+            "grew_mib": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024,
+            "wire": len(data),
+        }
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.timeout(120)
+def test_gigabyte_bombs_are_refused_fast_and_without_the_memory(tmp_path) -> None:
+    """4 GiB of zstd in 128 KB, 1 GiB of deflate in 1 MB: refused in well under a second, a worker's peak
+    memory grows by at most the per-payload budget (64 x the payload's size here), never by gigabytes."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parents[1]
+    run = subprocess.run(
+        [sys.executable, "-c", _GIGABYTE_BOMBS, str(tests)], capture_output=True, text=True, timeout=110
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    results = json.loads(run.stdout.strip().splitlines()[-1])
+    assert len(results) == 6
+    for key, got in results.items():
+        assert got["codes"] == ["oversized"], (key, got)
+        assert got["seconds"] < 2.0, (key, got)
+        assert got["grew_mib"] < 64 * got["wire"] / 2**20 + 80, (key, got)
