@@ -1,8 +1,10 @@
 """`python -m siskin.bench.decode`: alerts/s of `decode_payloads` on real (or given) Avro alert files.
 
 The files are read once and repeated to fill batches like a micro-batch of the silver stream; the
-first (warm-up) pass, which compiles each writer schema's framer, is not timed. Prints one JSON object:
-alerts/s of wall time and per CPU-second (all threads, i.e. per core), and the mean bytes per alert.
+first (warm-up) pass, which compiles each writer schema's framer, is not timed. `--simulated N`
+uses N simulated ZTF 4.02 alerts instead (what `siskin bench ingest` publishes). Prints one JSON
+object: alerts/s of wall time and per CPU-second (all threads, i.e. per core), the mean bytes per
+alert, and the same for the bronze peek (`peek_payloads`) of those payloads.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from siskin.config import DecodeSettings
 
@@ -34,7 +37,7 @@ def run_decode_benchmark(
     payloads: list[bytes], *, batch: int = 2000, seconds: float = 10.0
 ) -> dict[str, Any]:
     """Decode batches of `batch` payloads (cycling through `payloads`) for about `seconds`."""
-    from siskin.alerts.decoder import decode_payloads
+    from siskin.alerts.decoder import decode_payloads, peek_payloads
 
     settings = DecodeSettings()
     reps = -(-batch // len(payloads))
@@ -49,14 +52,24 @@ def run_decode_benchmark(
         cpu += time.process_time() - c0
         alerts += result.alerts.num_rows
         rejects += result.rejects.num_rows
+    peek_payloads(array, settings)
+    peeked = 0
+    peek_elapsed = peek_cpu = 0.0
+    while peek_elapsed < seconds / 5 or peeked == 0:
+        t0, c0 = time.perf_counter(), time.process_time()
+        peeked += peek_payloads(array, settings).num_rows
+        peek_elapsed += time.perf_counter() - t0
+        peek_cpu += time.process_time() - c0
     return {
         "alerts": alerts,
         "rejects": rejects,
         "alerts_per_s": round(alerts / elapsed, 1),
         "alerts_per_cpu_s": round(alerts / max(cpu, 1e-9), 1),
-        "bytes_mean": round(sum(len(p) for p in array.to_pylist()) / max(1, warm.alerts.num_rows)),
+        "bytes_mean": round(pc.sum(pc.binary_length(array)).as_py() / max(1, warm.alerts.num_rows)),
         "batch_payloads": batch,
         "seconds": round(elapsed, 2),
+        "peek_payloads_per_s": round(peeked / peek_elapsed, 1),
+        "peek_payloads_per_cpu_s": round(peeked / max(peek_cpu, 1e-9), 1),
     }
 
 
@@ -68,11 +81,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="*", default=[default_dir], help="Avro files or folders")
     parser.add_argument("--batch", type=int, default=2000, help="payloads per decode call")
     parser.add_argument("--seconds", type=float, default=10.0, help="timed decode time")
+    parser.add_argument(
+        "--simulated", type=int, metavar="N", help="N simulated ZTF 4.02 alerts instead of files"
+    )
     args = parser.parse_args(argv)
-    files = alert_files(args.paths)
-    if not files:
-        parser.error(f"no .avro files under {', '.join(args.paths)}")
-    payloads = [f.read_bytes() for f in files]
+    if args.simulated:
+        from siskin.simulate.ztf import simulate_night
+
+        payloads = list(simulate_night(20261121, n_alerts=args.simulated, seed=7))
+    else:
+        files = alert_files(args.paths)
+        if not files:
+            parser.error(f"no .avro files under {', '.join(args.paths)}")
+        payloads = [f.read_bytes() for f in files]
     print(json.dumps(run_decode_benchmark(payloads, batch=args.batch, seconds=args.seconds)))
     return 0
 

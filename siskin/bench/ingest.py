@@ -1,17 +1,25 @@
 """`siskin bench ingest`: sustained alerts/s from Kafka to silver, and publish-to-silver latency.
 
-Simulated ZTF 4.02 alerts are generated first (not timed). Two modes, on a scratch lake:
+Simulated ZTF 4.02 alerts are generated first (not timed). Two modes, on a scratch lake (deleted
+afterwards unless `keep_lake`):
 - `--rate 0` (capacity): the alerts are published first, then the bronze and silver queries start
-  and drain the backlog; alerts/s = alerts / (last silver commit - query start). The producer and
-  the broker do not compete for the CPU while the pipeline is measured.
+  and drain the backlog. `alerts_per_s` is the steady state: the alerts silver committed after its
+  first commit / the time from its first to its last commit, so the start-up (Python workers,
+  imports, first micro-batches of both stages) is left out and reported apart (`startup_seconds`,
+  `alerts_per_s_with_startup`). The default backlog is `STEADY_TRIGGERS` micro-batches
+  (`kafka.max_alerts_per_trigger` each) so that several steady commits are measured. The producer
+  and the broker do not compete for the CPU while the pipeline is measured.
 - `--rate R` (latency): the alerts are published at R alerts/s while the queries run; latency of
   an alert = commit time of the silver commit that made it visible - the time the producer sent
   it (the `siskin_sent_ns` header, carried through bronze into silver).
+Per stage, `stages` gives the steady micro-batches' alerts per second of batch time (each stage's
+first batch left out); the stages run at the same time, so these show which one limits.
 Prints one JSON object.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import threading
 import time
@@ -21,6 +29,8 @@ from typing import Any
 import numpy as np
 
 from siskin.config import Settings
+
+STEADY_TRIGGERS = 6  # default backlog, in micro-batches: the first is start-up, the others steady
 
 
 def silver_visibility(silver_uri: str) -> tuple[np.ndarray, np.ndarray]:
@@ -52,52 +62,88 @@ def silver_visibility(silver_uri: str) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(commits), np.concatenate(out)
 
 
-def _first_bronze_batch(settings: Settings) -> tuple[float, int] | None:
-    """(commit time, rows) of the first bronze micro-batch, from `ops.batches`."""
+def steady_rate(commits: np.ndarray) -> tuple[float | None, int]:
+    """(alerts/s committed after the first commit, number of commits) from per-row commit times.
+
+    None while there are fewer than 3 commits: one interval is not a steady state.
+    """
+    times, counts = np.unique(commits, return_counts=True)
+    if len(times) < 3 or times[-1] <= times[0]:
+        return None, len(times)
+    return float(counts[1:].sum() / (times[-1] - times[0])), len(times)
+
+
+def _stage_rates(settings: Settings) -> dict[str, dict[str, float | int]]:
+    """Per stage, from `ops.batches`: steady batches, their alerts and alerts per second of batch time."""
     from siskin.lake.catalog import table_path
     from siskin.lake.transactions import open_table
 
     ops = open_table(table_path(settings.lake_uri, "ops.batches"))
     if ops is None:
-        return None
-    frame = ops.to_pandas(columns=["query", "committed_at", "output_rows"])
-    bronze = frame[frame["query"].str.startswith("bronze")].sort_values("committed_at")
-    if bronze.empty:
-        return None
-    first = bronze.iloc[0]
-    return first["committed_at"].timestamp(), int(first["output_rows"])
+        return {}
+    frame = ops.to_pandas(columns=["query", "committed_at", "seconds", "input_rows"])
+    out: dict[str, dict[str, float | int]] = {}
+    for stage in ("bronze", "silver"):
+        batches = frame[frame["query"].str.startswith(stage)].sort_values("committed_at").iloc[1:]
+        batches = batches[batches["input_rows"] > 0]
+        seconds = float(batches["seconds"].sum())
+        if len(batches) and seconds > 0:
+            rows = int(batches["input_rows"].sum())
+            out[stage] = {
+                "batches": len(batches),
+                "alerts": rows,
+                "alerts_per_batch_s": round(rows / seconds, 1),
+            }
+    return out
 
 
 def run_ingest_benchmark(
     settings: Settings,
     *,
-    alerts: int = 20000,
+    alerts: int | None = None,
     rate: float = 0.0,
     duration_s: float = 0.0,
     partitions: int = 4,
     night: int = 20261121,
     timeout_s: float = 1800.0,
+    keep_lake: bool = False,
 ) -> dict[str, Any]:
-    """Run the benchmark on a scratch lake; returns the figures."""
-    from siskin.broker.tansu import EmbeddedBroker
-    from siskin.lake.catalog import table_path
-    from siskin.pipeline.lakehouse import Lakehouse
-    from siskin.pipeline.progress import (
-        caught_up,
-        committed_kafka_messages,
-        stop_all,
-        wait_until,
-    )
+    """Run the benchmark on a scratch lake; returns the figures (`alerts` None: `STEADY_TRIGGERS` batches)."""
     from siskin.simulate.ztf import simulate_night
-    from siskin.sources.kafka_publish import publish
 
     if duration_s and rate:
         alerts = int(duration_s * rate)
+    if alerts is None:
+        alerts = STEADY_TRIGGERS * settings.kafka.max_alerts_per_trigger
     t0 = time.monotonic()
     payloads = list(simulate_night(night, n_alerts=alerts, seed=7))
     gen_s = time.monotonic() - t0
     sizes = np.array([len(p) for p in payloads])
     scratch = Path(tempfile.mkdtemp(prefix="siskin-bench-"))
+    try:
+        result = _run(settings, scratch, payloads, rate, partitions, timeout_s)
+    finally:
+        if not keep_lake:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return {
+        "alerts": int(alerts),
+        "alert_bytes_mean": float(sizes.mean()) if len(sizes) else 0.0,
+        "generate_seconds": round(gen_s, 1),
+        **result,
+        **({"lake": str(scratch / "lake")} if keep_lake else {}),
+    }
+
+
+def _run(
+    settings: Settings, scratch: Path, payloads: list[bytes], rate: float, partitions: int, timeout_s: float
+) -> dict[str, Any]:
+    """Publish, run the bronze and silver queries until every alert is in silver, and measure."""
+    from siskin.broker.tansu import EmbeddedBroker
+    from siskin.lake.catalog import table_path
+    from siskin.pipeline.lakehouse import Lakehouse
+    from siskin.pipeline.progress import caught_up, committed_kafka_messages, stop_all, wait_until
+    from siskin.sources.kafka_publish import publish
+
     settings = settings.model_copy(update={"lake": str(scratch / "lake")})
     topic = "ztf-bench"
     with EmbeddedBroker(scratch / "broker") as broker:
@@ -134,22 +180,18 @@ def run_ingest_benchmark(
             stop_all(queries)
     commits, latencies = silver_visibility(table_path(settings.lake_uri, "silver.alerts"))
     last_visible = float(np.max(commits)) if len(commits) else time.time()
-    first_bronze = _first_bronze_batch(settings)
-    steady = None
-    if first_bronze is not None and last_visible > first_bronze[0]:
-        steady = (len(latencies) - first_bronze[1]) / (last_visible - first_bronze[0])
+    first_visible = float(np.min(commits)) if len(commits) else last_visible
+    steady, n_commits = steady_rate(commits)
     return {
-        "alerts": int(alerts),
         "alerts_in_silver": int(len(latencies)),
-        "alert_bytes_mean": float(sizes.mean()) if len(sizes) else 0.0,
         "mode": "latency (paced publishing)" if rate else "capacity (backlog drain)",
         "publish_rate_target": rate or None,
         "publish_seconds": round(sent.get("seconds", 0.0), 2),
-        # steady state: after the first bronze micro-batch (Python workers starting, imports) committed
         "alerts_per_s": round(steady, 1) if steady else None,
+        "silver_commits": n_commits,
+        "startup_seconds": round(first_visible - sent["start"], 1),
         "alerts_per_s_with_startup": round(len(latencies) / max(last_visible - sent["start"], 1e-9), 1),
         "latency_p50_s": round(float(np.percentile(latencies, 50)), 2) if len(latencies) else None,
         "latency_p99_s": round(float(np.percentile(latencies, 99)), 2) if len(latencies) else None,
-        "generate_seconds": round(gen_s, 1),
-        "lake": settings.lake_uri,
+        "stages": _stage_rates(settings),
     }

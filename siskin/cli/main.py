@@ -319,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
     p = bench.add_parser("ingest", help="sustained alerts/s Kafka -> silver and publish-to-silver latency")
-    p.add_argument("--alerts", type=int, default=20000)
+    p.add_argument("--alerts", type=int, help="alerts to publish (default: 6 micro-batches' worth)")
     p.add_argument("--rate", type=float, default=0.0, help="publish rate, alerts/s (0: as fast as possible)")
     p.add_argument("--duration", type=float, default=0.0, help="publish for this many seconds instead")
     p.add_argument("--partitions", type=int, default=4)
