@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -36,8 +36,29 @@ class SparkSettings(_Section):
     conf: dict[str, str] = Field(default_factory=dict)
 
 
+# librdkafka settings that hold secrets: never accepted in `kafka.client` (it travels as plain source options
+# into Spark's plan and Siskin's checkpoint description); they come from the environment or a file instead.
+KAFKA_SECRET_KEYS = (
+    "sasl.password",
+    "ssl.key.password",
+    "ssl.key.pem",
+    "ssl.keystore.password",
+    "ssl.truststore.password",
+    "sasl.oauthbearer.client.secret",
+)
+
+
 class KafkaSettings(_Section):
-    """The alert stream: the embedded broker by default, a real Kafka cluster by configuration."""
+    """The alert stream: the embedded broker by default, a real Kafka cluster by configuration.
+
+    Security (the public ZTF and Rubin streams use SASL; Rubin SCRAM over SSL): `security_protocol`,
+    `sasl_*` and `ssl_*`. The two secrets, `sasl_password` and `ssl_key_password`, are read only from the
+    environment (`SISKIN_KAFKA__SASL_PASSWORD`, `SISKIN_KAFKA__SSL_KEY_PASSWORD`) or from a file
+    (`sasl_password_file`, `ssl_key_password_file`); Spark tasks resolve them when they connect, so
+    they never travel in query options, checkpoints or logs.
+    """
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # errors never echo a secret
 
     bootstrap: str = "127.0.0.1:9092"
     topics: list[str] = Field(default_factory=lambda: ["ztf-alerts"])
@@ -49,6 +70,46 @@ class KafkaSettings(_Section):
     group_id: str = "siskin"
     client: dict[str, str] = Field(default_factory=dict)
     embedded: bool = True
+    # Offsets deleted by retention before Siskin read them: stop with an error naming them (true, Spark's
+    # default), or record the gap in ops.kafka_gaps (shown by `siskin status`) and go on (false).
+    fail_on_data_loss: bool = True
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    sasl_password_file: str | None = None
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_key_password: SecretStr | None = None
+    ssl_key_password_file: str | None = None
+    ssl_endpoint_identification: bool = True
+
+    @field_validator("client")
+    @classmethod
+    def _no_secrets_in_client(cls, value: dict[str, str]) -> dict[str, str]:
+        """Secrets in the free-form client settings would be copied into query options and checkpoints."""
+        leaked = sorted(k for k in value if k.strip().lower() in KAFKA_SECRET_KEYS)
+        if leaked:
+            raise ValueError(
+                f"kafka.client must not hold secrets ({', '.join(leaked)}): set sasl_password or "
+                "ssl_key_password through SISKIN_KAFKA__SASL_PASSWORD / SISKIN_KAFKA__SSL_KEY_PASSWORD or "
+                "sasl_password_file / ssl_key_password_file"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _sasl_needs_a_sasl_protocol(self) -> KafkaSettings:
+        if self.sasl_mechanism is not None and not self.security_protocol.startswith("SASL_"):
+            raise ValueError(
+                f"kafka.sasl_mechanism={self.sasl_mechanism} needs security_protocol SASL_SSL or "
+                f"SASL_PLAINTEXT, not {self.security_protocol}"
+            )
+        if self.sasl_password is not None and self.sasl_password_file is not None:
+            raise ValueError("give kafka.sasl_password (environment) or sasl_password_file, not both")
+        if self.ssl_key_password is not None and self.ssl_key_password_file is not None:
+            raise ValueError("give kafka.ssl_key_password (environment) or ssl_key_password_file, not both")
+        return self
 
 
 class DeltaSettings(_Section):
@@ -115,6 +176,7 @@ class Settings(BaseSettings):
         env_prefix="SISKIN_",
         env_nested_delimiter="__",
         extra="forbid",
+        hide_input_in_errors=True,  # a validation error must not echo a Kafka secret into a log
     )
 
     lake: str = "lake"  # a local path, or an object-store URI such as s3://bucket/prefix

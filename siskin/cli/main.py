@@ -167,11 +167,11 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from siskin.query.status import bronze_lags, format_status, lake_status
+    from siskin.query.status import bronze_lags, format_status, kafka_gaps, lake_status
 
     settings = _settings(args)
     print(f"Lake: {settings.lake_uri}")
-    print(format_status(lake_status(settings), bronze_lags(settings)))
+    print(format_status(lake_status(settings), bronze_lags(settings), kafka_gaps(settings)))
     return 0
 
 
@@ -183,12 +183,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     payloads = simulate_night(args.night, n_alerts=args.alerts, seed=args.seed)
     if args.to == "kafka":
         from siskin.sources.kafka_publish import publish
+        from siskin.sources.kafka_security import client_config
 
         stats = publish(
             payloads,
             args.topic,
             args.bootstrap or settings.kafka.bootstrap,
             rate_per_s=parse_rate(args.rate) if args.rate else None,
+            client_conf=client_config(settings.kafka, args.bootstrap),  # SASL/SSL, secrets from env or file
         )
         print(
             json.dumps(

@@ -323,6 +323,15 @@ def _core_after_surveys() -> None:
             writer="ops",
         )
     )
+    register(
+        TableSpec(
+            "ops.kafka_gaps",
+            "Kafka offsets deleted by retention before Siskin read them (recorded when failOnDataLoss=false)",
+            "siskin.sources.kafka_gaps:gaps_schema",
+            key=("topic", "partition", "from_offset"),
+            writer="ops",
+        )
+    )
     register_view(
         ViewSpec(
             "gold.lightcurves",

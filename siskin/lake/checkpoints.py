@@ -38,7 +38,15 @@ SOURCE_FILE = "siskin_source.json"
 
 
 def describe_source(checkpoint_uri: str, source: dict[str, Any]) -> None:
-    """Record what a query reads (for `siskin status` to measure its lag later)."""
+    """Record what a query reads (for `siskin status` to measure its lag later), never a secret.
+
+    Kafka options carry only references to secrets (`kafkaSecret.*`); a secret value that slipped into
+    them (`kafka.sasl.password`) is dropped here rather than written next to the checkpoint.
+    """
+    from siskin.sources.kafka_security import without_secrets
+
+    if isinstance(source.get("kafka"), dict):
+        source = {**source, "kafka": without_secrets(source["kafka"])}
     fs, root = filesystem_for(checkpoint_uri)
     fs.create_dir(root, recursive=True)
     with fs.open_output_stream(f"{root}/{SOURCE_FILE}") as out:

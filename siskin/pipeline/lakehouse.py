@@ -141,6 +141,7 @@ class Lakehouse:
         The source plans offset ranges; each bronze task consumes its range itself.
         """
         from siskin.sources.kafka import source_options
+        from siskin.sources.kafka_gaps import GAPS_TABLE, gap_options
 
         k = self.settings.kafka
         options = source_options(k)
@@ -152,10 +153,12 @@ class Lakehouse:
         if pattern:
             options.pop("subscribe", None)
             options["subscribePattern"] = pattern
+        name = self.kafka_query_name(bootstrap, topics, pattern)
+        app_id = checkpoint_app_id(checkpoint_path(self.checkpoints, name), name)
+        options.update(gap_options(self.path(GAPS_TABLE), name, app_id))  # where failOnDataLoss=false records
         reader = self.spark.readStream.format("siskin_kafka").option("rangesOnly", "true")
         for key, value in options.items():
             reader = reader.option(key, value)
-        name = self.kafka_query_name(bootstrap, topics, pattern)
         return self._bronze_query(reader.load(), name, available_now, kafka_options=options)
 
     def start_bronze_files(self, paths: Sequence[str], *, available_now: bool = False) -> StreamingQuery:

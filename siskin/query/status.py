@@ -174,8 +174,30 @@ def lake_status(settings: Settings) -> list[TableStatus]:
     return out
 
 
-def format_status(rows: list[TableStatus], bronze: list[str] | None = None) -> str:
-    """A plain-text table for the terminal, then the lag of each bronze query."""
+def kafka_gaps(settings: Settings, limit: int = 20) -> list[str]:
+    """Kafka offsets lost to retention before Siskin read them (`ops.kafka_gaps`), oldest first."""
+    from siskin.sources.kafka_gaps import GAPS_TABLE, read_gaps
+
+    gaps = read_gaps(table_path(settings.lake_uri, GAPS_TABLE))
+    if gaps is None or gaps.num_rows == 0:
+        return []
+    rows = gaps.to_pylist()  # a handful of rows: this is a report, not a hot path
+    lines = [
+        f"{r['topic']}[{r['partition']}] offsets {r['from_offset']}..{r['to_offset'] - 1} "
+        f"({r['messages']} messages), detected {r['detected_at']:%Y-%m-%d %H:%M:%S} UTC by {r['query']}"
+        for r in rows[-limit:]
+    ]
+    if len(rows) > limit:
+        lines.insert(
+            0, f"... and {len(rows) - limit} earlier gaps: siskin sql 'SELECT * FROM ops.kafka_gaps'"
+        )
+    return lines
+
+
+def format_status(
+    rows: list[TableStatus], bronze: list[str] | None = None, gaps: list[str] | None = None
+) -> str:
+    """A plain-text table for the terminal, then the lag of each bronze query and any Kafka data loss."""
     header = f"{'table':<21}{'version':>8}{'rows':>10}  {'last commit (UTC)':<26}{'last batch':>11}  lag"
     lines = [header, "-" * len(header)]
     for r in rows:
@@ -185,6 +207,9 @@ def format_status(rows: list[TableStatus], bronze: list[str] | None = None) -> s
         )
     if bronze:
         lines += ["", "bronze queries (not yet in bronze):"] + [f"  {b}" for b in bronze]
+    if gaps:
+        lines += ["", "Kafka offsets deleted by retention before Siskin read them (failOnDataLoss=false):"]
+        lines += [f"  {g}" for g in gaps]
     return "\n".join(lines)
 
 

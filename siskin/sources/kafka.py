@@ -15,7 +15,12 @@ Options (strings):
     maxAlertsPerTrigger  rows per micro-batch (default: no limit); Trigger.AvailableNow reads all
     alertsPerPartition   offsets per Spark partition (default 1000)
     pollTimeoutS         seconds without progress before a read fails (default 10)
-    kafka.<key>          passed to the librdkafka client (e.g. kafka.security.protocol)
+    kafka.<key>          passed to the librdkafka client (e.g. kafka.security.protocol); never a secret
+    kafkaSecret.<key>    where a secret is (`env:VARIABLE` or `file:/path`), read when a client connects,
+                         e.g. kafkaSecret.sasl.password=env:SISKIN_KAFKA__SASL_PASSWORD (`kafka_security`)
+    failOnDataLoss       true (default): offsets deleted by retention before they were read stop the
+                         query with an error; false: the gap is recorded (gapsTable) and reading goes on
+    gapsTable            Delta table recording gaps (`ops.kafka_gaps`); queryName, appId label its rows
     rangesOnly           "true": emit one row per planned offset range (`RANGE_SCHEMA`) instead of
                          the messages; the consuming stage reads each range in its own task with
                          `read_ranges`, so large payloads never travel through the JVM
@@ -23,13 +28,16 @@ Options (strings):
 
 from __future__ import annotations
 
+import bisect
 import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql.datasource import (
     DataSource,
     DataSourceReader,
@@ -54,11 +62,13 @@ from pyspark.sql.types import (
 
 from siskin.config import KafkaSettings
 from siskin.errors import BrokerError
+from siskin.sources.kafka_gaps import handle_data_loss
 from siskin.sources.kafka_offsets import (
     Flat,
     KafkaSourceOptions,
     OffsetRange,
     TopicPartition,
+    begin_offsets,
     plan_end,
     resolve_offsets,
     split_ranges,
@@ -66,6 +76,7 @@ from siskin.sources.kafka_offsets import (
     to_json,
 )
 from siskin.sources.kafka_publish import SENT_HEADER
+from siskin.sources.kafka_security import resolve_secret, source_security_options
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +110,7 @@ RANGE_SCHEMA = StructType(
         StructField("end", LongType(), False),
     ]
 )
-ROWS_PER_BATCH = 500
+ROWS_PER_BATCH = 2000  # messages asked of one `consume` call, and rows of one Arrow batch at most
 BYTES_PER_BATCH = 64 * 1024 * 1024  # pa.binary() offsets are int32: stay far below 2 GiB per batch
 
 
@@ -126,7 +137,9 @@ _CONSUMER_ONLY = (
 
 
 def _client_conf(options: KafkaSourceOptions) -> dict[str, Any]:
-    return {**options.client_conf, "bootstrap.servers": options.bootstrap}
+    """librdkafka settings, with the secrets read now from where the options say they are."""
+    secrets = {key: resolve_secret(key, ref) for key, ref in options.secret_refs.items()}
+    return {**options.client_conf, **secrets, "bootstrap.servers": options.bootstrap}
 
 
 class _Cluster:
@@ -219,16 +232,9 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         first, last = to_flat(start), to_flat(end)
         moved = [tp for tp, off in last.items() if off > first.get(tp, -1)]
         low, _ = self.cluster.watermarks(moved) if moved else ({}, {})
-        begin = {}
-        for tp in moved:
-            begin[tp] = first.get(tp, low.get(tp, 0))  # a new partition starts at its log start
-            if begin[tp] < low.get(tp, 0):
-                log.warning(
-                    "%s[%d]: offsets %d..%d were removed by retention; reading from %d",
-                    tp[0], tp[1], begin[tp], low[tp] - 1, low[tp],
-                )  # fmt: skip
-                begin[tp] = low[tp]
-        ranges = split_ranges(begin, {tp: last[tp] for tp in moved}, self.options.alerts_per_partition)
+        begin, gaps = begin_offsets(first, {tp: last[tp] for tp in moved}, low)
+        handle_data_loss(self.options, gaps, self.options.bootstrap)  # fails, or records and goes on
+        ranges = split_ranges(begin, {tp: last[tp] for tp in begin}, self.options.alerts_per_partition)
         return [KafkaRange(r.topic, r.partition, r.start, r.end) for r in ranges]
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
@@ -276,9 +282,10 @@ class KafkaBatchReader(DataSourceReader):
         low, high = cluster.watermarks(cluster.partitions())
         start = resolve_offsets(self.options.starting_offsets, low, high)
         end = resolve_offsets(self.options.ending_offsets, low, high)
-        begin = {tp: max(start.get(tp, low[tp]), low[tp]) for tp in end if tp in low}
-        stop = {tp: max(end[tp], begin[tp]) for tp in begin}
-        ranges = split_ranges(begin, stop, self.options.alerts_per_partition)
+        known = {tp: start.get(tp, low[tp]) for tp in end if tp in low}
+        begin, gaps = begin_offsets(known, {tp: end[tp] for tp in known}, low)
+        handle_data_loss(self.options, gaps, self.options.bootstrap)
+        ranges = split_ranges(begin, {tp: end[tp] for tp in begin}, self.options.alerts_per_partition)
         return [KafkaRange(r.topic, r.partition, r.start, r.end) for r in ranges]
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
@@ -320,8 +327,10 @@ def source_options(kafka: KafkaSettings) -> dict[str, str]:
         "maxAlertsPerTrigger": str(kafka.max_alerts_per_trigger),
         "alertsPerPartition": str(kafka.alerts_per_partition),
         "pollTimeoutS": str(kafka.poll_timeout_s),
+        "failOnDataLoss": str(kafka.fail_on_data_loss).lower(),
         "kafka.group.id": kafka.group_id,
-        **{f"kafka.{key}": str(value) for key, value in kafka.client.items()},
+        **source_security_options(kafka),  # plain settings, and references to secrets (never their values)
+        **{f"kafka.{key}": str(value) for key, value in kafka.client.items()},  # expert overrides
     }
     if kafka.topic_pattern:
         options["subscribePattern"] = kafka.topic_pattern
@@ -330,59 +339,58 @@ def source_options(kafka: KafkaSettings) -> dict[str, str]:
     return options
 
 
-class _Columns:
-    """Column buffers for one Arrow batch; the consumer hands out messages one by one anyway."""
+def _sent_ns(headers: list[list[tuple[str, bytes]] | None]) -> pa.Array:
+    """The `siskin_sent_ns` header of each message as int64 (null when absent or not digits), columnar."""
+    raw = [
+        (h[0][1] if h[0][0] == SENT_HEADER else next((v for k, v in h if k == SENT_HEADER), None))
+        if h
+        else None
+        for h in headers
+    ]  # the publisher sends it first: one tuple look-up per message
+    digits = pa.array(raw, pa.binary())
+    try:
+        return digits.cast(pa.string()).cast(pa.int64())  # every header well-formed: the common case
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        valid = pc.fill_null(pc.match_substring_regex(digits, r"^([0-9]{1,18}|[1-8][0-9]{18})$"), False)
+        return pc.if_else(valid, digits, pa.scalar(None, pa.binary())).cast(pa.string()).cast(pa.int64())
 
-    def __init__(self) -> None:
-        self.clear()
 
-    def clear(self) -> None:
-        self.offset: list[int] = []
-        self.timestamp: list[int | None] = []
-        self.key: list[bytes | None] = []
-        self.value: list[bytes | None] = []
-        self.sent_ns: list[int | None] = []
-        self.nbytes = 0
+def _timestamps(stamps: list[tuple[int, int]]) -> pa.Array:
+    """Kafka (type, milliseconds) pairs as UTC microseconds; type 0 (none) is null."""
+    kinds, millis = zip(*stamps, strict=True)
+    micros = pc.multiply(pa.array(millis, pa.int64()), 1000)
+    missing = pc.equal(pa.array(kinds, pa.int8()), 0)
+    return pc.if_else(missing, pa.scalar(None, pa.int64()), micros).cast(pa.timestamp("us", tz="UTC"))
 
-    def append(self, msg: Any) -> None:
-        kind, millis = msg.timestamp()
-        value = msg.value()
-        self.offset.append(msg.offset())
-        self.timestamp.append(millis * 1000 if kind else None)
-        self.key.append(msg.key())
-        self.value.append(value)
-        self.sent_ns.append(_sent_ns(msg.headers()))
-        self.nbytes += len(value) if value else 0
 
-    def full(self) -> bool:
-        return len(self.offset) >= ROWS_PER_BATCH or self.nbytes >= BYTES_PER_BATCH
-
-    def flush(self, topic: str, partition: int) -> pa.RecordBatch:
-        n = len(self.offset)
-        batch = pa.RecordBatch.from_arrays(
-            [
-                pa.array([topic] * n, pa.string()),
-                pa.array([partition] * n, pa.int32()),
-                pa.array(self.offset, pa.int64()),
-                pa.array(self.timestamp, pa.timestamp("us", tz="UTC")),
-                pa.array(self.key, pa.binary()),
-                pa.array(self.value, pa.binary()),
-                pa.array(self.sent_ns, pa.int64()),
-            ],
-            schema=ARROW_SCHEMA,
+def _to_batches(
+    messages: list[Any], offsets: list[int], topic: str, partition: int
+) -> Iterator[pa.RecordBatch]:
+    """Messages of one partition as Arrow batches: one list per column, built once; no per-message objects."""
+    n = len(messages)
+    values = pa.array([m.value() for m in messages], pa.large_binary())  # 64-bit offsets: never overflows
+    columns = [
+        pa.repeat(pa.scalar(topic, pa.string()), n),
+        pa.array(np.full(n, partition, np.int32)),
+        pa.array(offsets, pa.int64()),
+        _timestamps([m.timestamp() for m in messages]),
+        pa.array([m.key() for m in messages], pa.binary()),
+        values,
+        _sent_ns([m.headers() for m in messages]),
+    ]
+    sizes = pc.fill_null(pc.binary_length(values), 0).to_numpy(zero_copy_only=False)
+    ends = np.cumsum(sizes, dtype=np.int64)
+    start = 0
+    while start < n:
+        # rows up to ROWS_PER_BATCH whose payloads fit BYTES_PER_BATCH (at least one row)
+        budget = (ends[start - 1] if start else 0) + BYTES_PER_BATCH
+        stop = min(
+            n, start + ROWS_PER_BATCH, max(start + 1, int(np.searchsorted(ends, budget, side="right")))
         )
-        self.clear()
-        return batch
-
-
-def _sent_ns(headers: list[tuple[str, bytes]] | None) -> int | None:
-    for name, raw in headers or ():
-        if name == SENT_HEADER and raw:
-            try:
-                return int(raw)
-            except ValueError:
-                return None
-    return None
+        sliced = [c.slice(start, stop - start) for c in columns]
+        sliced[5] = sliced[5].cast(pa.binary())
+        yield pa.RecordBatch.from_arrays(sliced, schema=ARROW_SCHEMA)
+        start = stop
 
 
 def _consumer(options: KafkaSourceOptions) -> Any:
@@ -402,64 +410,79 @@ def _consumer(options: KafkaSourceOptions) -> Any:
 
 
 def read_range(options: KafkaSourceOptions, rng: OffsetRange) -> Iterator[pa.RecordBatch]:
-    """Yield the messages at offsets [start, end) of one partition as Arrow batches, all or fail."""
+    """Yield the messages at offsets [start, end) of one partition as Arrow batches, all or fail.
+
+    Messages are taken from the client `ROWS_PER_BATCH` at a time (fewer when they are large) and turned
+    into Arrow columns a batch at a time; offsets deleted by retention meanwhile follow failOnDataLoss.
+    """
     from confluent_kafka import KafkaError
     from confluent_kafka import TopicPartition as KafkaTP
 
     consumer = _consumer(options)
     try:
-        start = rng.start
-        consumer.assign([KafkaTP(rng.topic, rng.partition, start)])
-        columns = _Columns()
-        expected = start  # the next offset we still owe Spark
+        consumer.assign([KafkaTP(rng.topic, rng.partition, rng.start)])
+        expected = rng.start  # the next offset we still owe Spark
+        want = ROWS_PER_BATCH
         deadline = time.monotonic() + options.poll_timeout_s
         while expected < rng.end:
-            messages = consumer.consume(min(ROWS_PER_BATCH, rng.end - expected), timeout=0.2)
-            for msg in messages:
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        continue
-                    if err.code() in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE):
-                        expected = _skip_removed(consumer, rng, expected, options.poll_timeout_s)
+            messages = consumer.consume(min(want, rng.end - expected), timeout=0.2)
+            if not messages:
+                if consumer.position([KafkaTP(rng.topic, rng.partition)])[0].offset >= rng.end:
+                    break  # the range ends in offsets that hold no message
+                if time.monotonic() > deadline:
+                    raise BrokerError(
+                        f"{rng.topic}[{rng.partition}]: planned offsets {rng.start}..{rng.end - 1} but the "
+                        f"broker at {options.bootstrap} delivered only up to {expected - 1} within "
+                        f"pollTimeoutS={options.poll_timeout_s}s; the batch fails so that no alert is lost "
+                        "(a restart resumes from the checkpoint). Raise pollTimeoutS if the broker is merely "
+                        "slow."
+                    )
+                continue
+            deadline = time.monotonic() + options.poll_timeout_s
+            resume = None
+            errors = [m.error() for m in messages]
+            if errors.count(None) != len(errors):  # rare: keep the messages before the first real error
+                good = []
+                for msg, err in zip(messages, errors, strict=True):
+                    if err is None:
+                        good.append(msg)
+                    elif err.code() in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE):
+                        resume = _skip_removed(
+                            consumer, options, rng, good[-1].offset() + 1 if good else expected
+                        )
                         break
-                    raise BrokerError(f"reading {rng.topic}[{rng.partition}] at {options.bootstrap}: {err}")
-                offset = msg.offset()
-                if offset < expected:
-                    continue  # re-delivered after a refetch
-                if offset >= rng.end:
-                    expected = rng.end
-                    break
-                columns.append(msg)
-                expected = offset + 1  # gaps (compaction, transaction markers) are not rows
-                if columns.full():
-                    yield columns.flush(rng.topic, rng.partition)
+                    elif err.code() != KafkaError._PARTITION_EOF:
+                        raise BrokerError(
+                            f"reading {rng.topic}[{rng.partition}] at {options.bootstrap}: {err}"
+                        )
+                messages = good
+            offsets = [m.offset() for m in messages]
+            first = bisect.bisect_left(offsets, expected)  # re-delivered after a refetch
+            last = bisect.bisect_left(offsets, rng.end)  # past the range
+            if first or last < len(offsets):
+                messages, offsets = messages[first:last], offsets[first:last]
             if messages:
-                deadline = time.monotonic() + options.poll_timeout_s
-            elif consumer.position([KafkaTP(rng.topic, rng.partition)])[0].offset >= rng.end:
-                break  # the range ends in offsets that hold no message
-            elif time.monotonic() > deadline:
-                raise BrokerError(
-                    f"{rng.topic}[{rng.partition}]: planned offsets {rng.start}..{rng.end - 1} but the "
-                    f"broker at {options.bootstrap} delivered only up to {expected - 1} within pollTimeoutS="
-                    f"{options.poll_timeout_s}s; the batch fails so that no alert is lost (a restart resumes "
-                    "from the checkpoint). Raise pollTimeoutS if the broker is merely slow."
-                )
-        if columns.offset:
-            yield columns.flush(rng.topic, rng.partition)
+                for batch in _to_batches(messages, offsets, rng.topic, rng.partition):
+                    want = max(
+                        1, min(ROWS_PER_BATCH, BYTES_PER_BATCH * batch.num_rows // max(1, batch.nbytes))
+                    )
+                    yield batch
+                expected = offsets[-1] + 1  # gaps (compaction, transaction markers) are not rows
+            if resume is not None:
+                expected = max(expected, resume)
     finally:
         consumer.close()
 
 
-def _skip_removed(consumer: Any, rng: OffsetRange, expected: int, timeout_s: float) -> int:
-    """Retention removed offsets between planning and reading: warn and resume at the log start."""
+def _skip_removed(consumer: Any, options: KafkaSourceOptions, rng: OffsetRange, expected: int) -> int:
+    """Retention removed offsets between planning and reading: fail or record (failOnDataLoss), resume."""
     from confluent_kafka import TopicPartition as KafkaTP
 
-    low, _ = consumer.get_watermark_offsets(KafkaTP(rng.topic, rng.partition), timeout=timeout_s)
+    low, _ = consumer.get_watermark_offsets(KafkaTP(rng.topic, rng.partition), timeout=options.poll_timeout_s)
     if low <= expected:
         where = f"{rng.topic}[{rng.partition}]"
         raise BrokerError(f"{where}: offset {expected} is out of range (log start {low})")
-    log.warning("%s[%d]: offsets %d..%d removed by retention", rng.topic, rng.partition, expected, low - 1)
     resume = min(low, rng.end)
+    handle_data_loss(options, [OffsetRange(rng.topic, rng.partition, expected, resume)], options.bootstrap)
     consumer.assign([KafkaTP(rng.topic, rng.partition, resume)])
     return resume

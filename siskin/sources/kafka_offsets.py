@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from siskin.errors import BrokerError, ConfigurationError
+from siskin.sources.kafka_security import parse_secret_refs
 
 TopicPartition = tuple[str, int]
 Flat = dict[TopicPartition, int]
@@ -47,6 +48,16 @@ def _positive_int(options: Mapping[str, str], key: str, default: int | None) -> 
     return value
 
 
+def _flag(options: Mapping[str, str], key: str, default: bool) -> bool:
+    text = options.get(key)
+    if text is None or text.strip() == "":
+        return default
+    value = text.strip().lower()
+    if value not in ("true", "false"):
+        raise ConfigurationError(f"option {key}={text!r} must be true or false")
+    return value == "true"
+
+
 @dataclass(frozen=True)
 class KafkaSourceOptions:
     """The parsed, validated options of `readStream.format("siskin_kafka")`."""
@@ -60,7 +71,12 @@ class KafkaSourceOptions:
     alerts_per_partition: int = 1000
     poll_timeout_s: float = 10.0
     client_conf: dict[str, str] = field(default_factory=dict)
+    secret_refs: dict[str, str] = field(default_factory=dict)  # librdkafka key -> env:NAME | file:/path
     ranges_only: bool = False
+    fail_on_data_loss: bool = True
+    gaps_table: str | None = None  # where failOnDataLoss=false records gaps (ops.kafka_gaps)
+    query_name: str | None = None
+    app_id: str | None = None
 
     @classmethod
     def parse(cls, options: Mapping[str, str]) -> KafkaSourceOptions:
@@ -96,7 +112,12 @@ class KafkaSourceOptions:
             alerts_per_partition=_positive_int(lowered, "alertsperpartition", 1000) or 1000,
             poll_timeout_s=poll_timeout_s,
             client_conf={k[len("kafka.") :]: v for k, v in lowered.items() if k.startswith("kafka.")},
-            ranges_only=lowered.get("rangesonly", "false").strip().lower() == "true",
+            secret_refs=parse_secret_refs(lowered),
+            ranges_only=_flag(lowered, "rangesonly", False),
+            fail_on_data_loss=_flag(lowered, "failondataloss", True),
+            gaps_table=lowered.get("gapstable") or None,
+            query_name=lowered.get("queryname") or None,
+            app_id=lowered.get("appid") or None,
         )
 
     def subscribed(self, topic: str) -> bool:
@@ -195,6 +216,30 @@ class OffsetRange:
     partition: int
     start: int
     end: int
+
+
+def begin_offsets(first: Flat, last: Flat, low: Flat) -> tuple[Flat, list[OffsetRange]]:
+    """Where each partition that moved in (first, last] starts reading, and the offsets lost on the way.
+
+    `first` is the previous batch's end, `last` this batch's end, `low` the partitions' log start now.
+    Offsets below the log start were deleted (retention) before Siskin read them: a gap. A partition
+    absent from `first` appeared after the query started and should begin at 0 (Spark's rule), so a log
+    start above 0 there is a gap too.
+    """
+    begin: Flat = {}
+    gaps: list[OffsetRange] = []
+    for tp, stop in sorted(last.items()):
+        previous = first.get(tp)
+        if previous is not None and stop <= previous:
+            continue
+        start = previous if previous is not None else 0
+        log_start = low.get(tp, 0)
+        if start < log_start:
+            gaps.append(OffsetRange(tp[0], tp[1], start, min(log_start, stop)))
+            start = log_start
+        if stop > start:
+            begin[tp] = start
+    return begin, gaps
 
 
 def split_ranges(start: Flat, end: Flat, per_range: int) -> list[OffsetRange]:

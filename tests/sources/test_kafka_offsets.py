@@ -9,6 +9,7 @@ from siskin.sources.kafka_offsets import (
     KafkaSourceOptions,
     OffsetRange,
     allocate,
+    begin_offsets,
     plan_end,
     resolve_offsets,
     split_ranges,
@@ -112,3 +113,28 @@ def test_settings_translate_into_valid_source_options() -> None:
     assert opts.pattern == "ztf-.*" and opts.topics == ()
     assert opts.max_alerts_per_trigger == settings.max_alerts_per_trigger
     assert opts.client_conf == {"group.id": "siskin", "security.protocol": "SSL"}
+
+
+def test_offsets_below_the_log_start_are_gaps_and_reading_resumes_at_the_log_start() -> None:
+    begin, gaps = begin_offsets(first={A0: 5, A1: 40}, last={A0: 50, A1: 60}, low={A0: 20, A1: 0})
+    assert begin == {A0: 20, A1: 40}
+    assert gaps == [OffsetRange("a", 0, 5, 20)]
+
+
+def test_a_range_wholly_deleted_is_one_gap_and_no_read() -> None:
+    begin, gaps = begin_offsets(first={A0: 5}, last={A0: 30}, low={A0: 90})
+    assert begin == {} and gaps == [OffsetRange("a", 0, 5, 30)]
+
+
+def test_a_partition_that_appeared_later_should_start_at_zero() -> None:
+    begin, gaps = begin_offsets(first={A0: 5}, last={A0: 5, B0: 12}, low={B0: 7})
+    assert begin == {B0: 7} and gaps == [OffsetRange("b", 0, 0, 7)]
+    assert begin_offsets(first={}, last={B0: 12}, low={B0: 0}) == ({B0: 0}, [])
+
+
+def test_fail_on_data_loss_defaults_to_true_and_parses_strictly() -> None:
+    base = {"bootstrap": "h:1", "subscribe": "x"}
+    assert KafkaSourceOptions.parse(base).fail_on_data_loss is True
+    assert KafkaSourceOptions.parse({**base, "FailOnDataLoss": "False"}).fail_on_data_loss is False
+    with pytest.raises(ConfigurationError, match="true or false"):
+        KafkaSourceOptions.parse({**base, "failOnDataLoss": "maybe"})
