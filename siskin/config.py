@@ -167,6 +167,8 @@ class StreamSettings(_Section):
 
     trigger_seconds: float = 2.0
     max_files_per_trigger: int = 64
+    # a landed file is read once its size and mtime stayed the same over two listings this far apart
+    watch_stable_seconds: float = Field(default=2.0, ge=0)
 
 
 class Settings(BaseSettings):

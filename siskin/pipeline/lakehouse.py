@@ -161,7 +161,9 @@ class Lakehouse:
             reader = reader.option(key, value)
         return self._bronze_query(reader.load(), name, available_now, kafka_options=options)
 
-    def start_bronze_files(self, paths: Sequence[str], *, available_now: bool = False) -> StreamingQuery:
+    def start_bronze_files(
+        self, paths: Sequence[str], *, available_now: bool = False, max_files_per_trigger: int | None = None
+    ) -> StreamingQuery:
         """Avro files, folders and tarballs -> bronze (one checkpoint per set of input paths)."""
         absolute = sorted(p if "://" in p else str(Path(p).resolve()) for p in paths)
         name = "bronze_files_" + _digest(absolute)
@@ -169,7 +171,10 @@ class Lakehouse:
             self.spark.readStream.format("siskin_files")
             .option("paths", json.dumps(absolute))
             .option("manifest", f"{checkpoint_path(self.checkpoints, name)}/siskin_manifest.jsonl")
+            .option("stableSeconds", str(self.settings.stream.watch_stable_seconds))
         )
+        if max_files_per_trigger is not None:
+            reader = reader.option("maxFilesPerTrigger", str(max_files_per_trigger))
         return self._bronze_query(files_received(reader.load()), name, available_now, source_paths=absolute)
 
     def start_silver(self, *, available_now: bool = False) -> StreamingQuery:

@@ -1,24 +1,26 @@
 """Streaming source over alert archives: Avro files, folders of them, and `.tar.gz` nights.
 
 `readStream.format("siskin_files")` watches one or more paths (files or landing folders).
-Every file it discovers is appended to a manifest kept in the query's checkpoint folder, and the
+Every *complete* file it discovers (unchanged over two listings `stableSeconds` apart; see
+`siskin.sources.landing`) is appended to a manifest kept in the query's checkpoint folder, and the
 offset is a position in that manifest: a restarted query re-reads exactly the same files for an
 unfinished batch and never a finished one. Tarballs (the ZTF public archive: one night per
-`.tar.gz`) are streamed member by member, never loaded whole.
+`.tar.gz`) are streamed member by member, never loaded whole; a file that cannot be read whole
+becomes a row with a `source_error` (see `siskin.sources.archive_read`), so one bad file never
+fails a batch.
 
-Options: `paths` (JSON list), `manifest` (file path, inside the checkpoint), `maxFilesPerTrigger`.
+Options: `paths` (JSON list), `manifest` (file path, inside the checkpoint), `maxFilesPerTrigger`,
+`stableSeconds` (default 2).
 """
 
 from __future__ import annotations
 
 import json
-import tarfile
+import logging
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pyarrow as pa
-import pyarrow.fs as pafs
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
 from pyspark.sql.streaming.datasource import (
     ReadAllAvailable,
@@ -29,81 +31,15 @@ from pyspark.sql.streaming.datasource import (
 from pyspark.sql.types import StructType
 
 from siskin.errors import ConfigurationError
-from siskin.lake.parquet_files import filesystem_for
+from siskin.sources.archive_read import RECEIVED_FILE_SCHEMA, read_found
+from siskin.sources.landing import FoundFile, Manifest, StabilityGate, discover
 
-ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
-ALERT_SUFFIXES = (".avro",)
-RECEIVED_FILE_SCHEMA = "file_path string, file_member string, file_mtime timestamp, payload binary"
-MEMBERS_PER_BATCH = 200
+__all__ = ["ArchiveFilesSource", "FoundFile", "Manifest", "discover", "read_found"]
 
+log = logging.getLogger(__name__)
 
-@dataclass(frozen=True)
-class FoundFile:
-    """A discovered input file."""
-
-    path: str
-    size: int
-    mtime_ns: int
-
-    @property
-    def is_archive(self) -> bool:
-        return self.path.endswith(ARCHIVE_SUFFIXES)
-
-
-def _wanted(path: str) -> bool:
-    name = path.rsplit("/", 1)[-1]
-    return not name.startswith((".", "_")) and name.endswith(ALERT_SUFFIXES + ARCHIVE_SUFFIXES)
-
-
-def discover(paths: list[str]) -> list[FoundFile]:
-    """All alert files and archives under `paths`, sorted by (mtime, path) for a stable order."""
-    found: list[FoundFile] = []
-    for p in paths:
-        fs, root = filesystem_for(p)
-        info = fs.get_file_info(root)
-        if info.type == pafs.FileType.NotFound:
-            raise ConfigurationError(f"input path {p} does not exist")
-        infos = (
-            [info]
-            if info.type == pafs.FileType.File
-            else fs.get_file_info(pafs.FileSelector(root, recursive=True))
-        )
-        prefix = p[: len(p) - len(root)] if "://" in p else ""
-        for i in infos:
-            if i.type == pafs.FileType.File and _wanted(i.path):
-                found.append(FoundFile(prefix + i.path, int(i.size or 0), int(i.mtime_ns or 0)))
-    return sorted(set(found), key=lambda f: (f.mtime_ns, f.path))
-
-
-class Manifest:
-    """The append-only list of files a query has planned, persisted beside its checkpoint."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.fs, self.fs_path = filesystem_for(path)
-        self.entries: list[FoundFile] = []
-        try:
-            with self.fs.open_input_stream(self.fs_path) as stream:
-                for line in stream.read().decode().splitlines():
-                    if line.strip():
-                        self.entries.append(FoundFile(**json.loads(line)))
-        except (FileNotFoundError, OSError):
-            pass
-        self.known = {e.path for e in self.entries}
-
-    def extend(self, files: list[FoundFile]) -> None:
-        new = [f for f in files if f.path not in self.known]
-        if not new:
-            return
-        self.entries.extend(new)
-        self.known.update(f.path for f in new)
-        text = "".join(json.dumps(f.__dict__) + "\n" for f in self.entries)
-        parent = self.fs_path.rsplit("/", 1)[0]
-        self.fs.create_dir(parent, recursive=True)
-        tmp = self.fs_path + ".tmp"
-        with self.fs.open_output_stream(tmp) as out:
-            out.write(text.encode())
-        self.fs.move(tmp, self.fs_path)
+DEFAULT_STABLE_SECONDS = 2.0
+SETTLE_MAX_SECONDS = 60.0  # an available-now run waits at most this long for files still being written
 
 
 class FilesPartition(InputPartition):
@@ -112,48 +48,6 @@ class FilesPartition(InputPartition):
     def __init__(self, files: list[FoundFile]) -> None:
         super().__init__(None)
         self.files = files
-
-
-def _batch(rows: list[tuple[str, str | None, datetime, bytes]]) -> pa.RecordBatch:
-    paths, members, mtimes, payloads = zip(*rows, strict=True)
-    return pa.RecordBatch.from_arrays(
-        [
-            pa.array(paths, pa.string()),
-            pa.array(members, pa.string()),
-            pa.array(mtimes, pa.timestamp("us", tz="UTC")),
-            pa.array(payloads, pa.binary()),
-        ],
-        names=["file_path", "file_member", "file_mtime", "payload"],
-    )
-
-
-def read_found(files: list[FoundFile]) -> Iterator[pa.RecordBatch]:
-    """Yield one row per alert file or archive member: its path and its bytes, untouched."""
-    rows: list[tuple[str, str | None, datetime, bytes]] = []
-    for f in files:
-        fs, path = filesystem_for(f.path)
-        mtime = datetime.fromtimestamp(f.mtime_ns / 1e9, UTC)
-        with fs.open_input_stream(path) as stream:
-            if not f.is_archive:
-                rows.append((f.path, None, mtime, stream.read()))
-            else:
-                with tarfile.open(fileobj=stream, mode="r|*") as tar:
-                    for member in tar:
-                        if (
-                            member.isfile()
-                            and _wanted(member.name)
-                            and not member.name.endswith(ARCHIVE_SUFFIXES)
-                        ):
-                            data = tar.extractfile(member)
-                            rows.append((f.path, member.name, mtime, data.read() if data else b""))
-                            if len(rows) >= MEMBERS_PER_BATCH:
-                                yield _batch(rows)
-                                rows = []
-        if len(rows) >= MEMBERS_PER_BATCH:
-            yield _batch(rows)
-            rows = []
-    if rows:
-        yield _batch(rows)
 
 
 class ArchiveStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
@@ -167,7 +61,16 @@ class ArchiveStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self.manifest = Manifest(options["manifest"])
         self.max_files = int(options.get("maxfilespertrigger", "500"))
         self.files_per_partition = int(options.get("filesperpartition", "100"))
+        stable = float(options.get("stableseconds", DEFAULT_STABLE_SECONDS))
+        if stable < 0:
+            raise ConfigurationError(f"stableSeconds must be >= 0, not {stable}")
+        self.gate = StabilityGate(stable)
         self._frozen_end: int | None = None
+
+    def _admit(self) -> None:
+        """List the paths; files complete since an earlier listing join the manifest."""
+        listing = self.manifest.unknown(discover(self.paths))
+        self.manifest.extend(self.gate.admit(listing, time.monotonic()))
 
     def initialOffset(self) -> dict:  # noqa: N802
         return {"index": 0}
@@ -176,12 +79,25 @@ class ArchiveStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return ReadMaxFiles(self.max_files)
 
     def prepareForTriggerAvailableNow(self) -> None:  # noqa: N802
-        self.manifest.extend(discover(self.paths))
+        """Take every file there now, once complete: wait for files still being written, within reason."""
+        self._admit()
+        wait = max(SETTLE_MAX_SECONDS, 3 * self.gate.seconds)
+        deadline = time.monotonic() + wait
+        while self.gate.pending and time.monotonic() < deadline:
+            time.sleep(min(max(self.gate.seconds, 0.05), max(0.0, deadline - time.monotonic())))
+            self._admit()
+        if self.gate.pending:
+            log.warning(
+                "%d file(s) still changing after %.0f s are left for a later run: %s",
+                len(self.gate.pending),
+                wait,
+                ", ".join(sorted(self.gate.pending)[:10]),
+            )
         self._frozen_end = len(self.manifest.entries)
 
     def latestOffset(self, start: dict, limit: ReadLimit) -> dict:  # noqa: N802
         if self._frozen_end is None:
-            self.manifest.extend(discover(self.paths))
+            self._admit()
         end = len(self.manifest.entries) if self._frozen_end is None else self._frozen_end
         begin = int(start["index"])
         if not isinstance(limit, ReadAllAvailable):

@@ -93,3 +93,48 @@ def test_watched_landing_folder_picks_up_new_files(spark_session, tmp_path: Path
         assert query.isActive
     finally:
         stop_all([query])
+
+
+def test_a_truncated_tarball_in_a_batch_run_is_one_reject_and_the_rest_lands(
+    spark_session, simulated, tmp_path: Path
+) -> None:
+    """The members before the cut land; the archive gets one `corrupt_archive` row; the run ends cleanly."""
+    import tarfile
+
+    from siskin.pipeline.lakehouse import Lakehouse
+
+    good = Path(simulated["tarball"])
+    cut = tmp_path / "in" / "cut_in_half.tar.gz"
+    cut.parent.mkdir()
+    data = good.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    (tmp_path / "in" / "copying.tar.gz.part").write_bytes(data)  # a partial download: ignored
+    with tarfile.open(good) as tar:
+        order = [m.name for m in tar.getmembers()]
+    lake = tmp_path / "lake"
+    house = Lakehouse(Settings(lake=lake, stream={"watch_stable_seconds": 0.2}), spark_session)
+    house.ensure_tables()
+    query = house.start_bronze_files([str(good), str(cut.parent)], available_now=True)
+    query.awaitTermination()
+    assert query.exception() is None
+    house.run_downstream_available_now()
+
+    bronze = DeltaTable(str(lake / "bronze" / "alerts")).to_pandas(
+        columns=["file_path", "file_member", "source_error", "payload_size"]
+    )
+    from_cut = bronze[bronze["file_path"] == str(cut)]
+    members = from_cut[from_cut["source_error"].isna()]["file_member"].tolist()
+    assert 0 < len(members) < 80 and sorted(members) == sorted(order[: len(members)])
+    errors = from_cut[from_cut["source_error"].notna()]
+    assert len(errors) == 1 and errors["source_error"].iloc[0].startswith("corrupt_archive: ")
+    assert set(bronze["file_path"]) == {str(good), str(cut)}
+    rejects = DeltaTable(str(lake / "silver" / "rejects")).to_pandas(columns=["reason_code", "file_path"])
+    assert rejects.values.tolist() == [["corrupt_archive", str(cut)]]
+    assert sorted(_silver_candids(lake)) == sorted(c for c in simulated["candids"] if c in _tar_candids(good))
+
+
+def _tar_candids(path: Path) -> set[int]:
+    import tarfile
+
+    with tarfile.open(path) as tar:
+        return {int(m.name.split(".")[0]) for m in tar.getmembers()}
