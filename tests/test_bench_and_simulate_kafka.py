@@ -26,6 +26,27 @@ def test_steady_rate_leaves_out_the_first_commit() -> None:
     assert steady_rate(np.empty(0)) == (None, 0)
 
 
+def test_cpu_of_the_process_tree_counts_exited_children() -> None:
+    import subprocess
+    import sys
+
+    from siskin.bench.ingest import tree_cpu_seconds
+
+    before = tree_cpu_seconds()
+    if before is None:
+        pytest.skip("no /proc: CPU accounting is Linux-only")
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass",
+        ]
+    )
+    assert child.returncode == 0
+    after = tree_cpu_seconds()
+    assert after is not None and after - before >= 0.45
+
+
 def test_bench_default_is_several_micro_batches() -> None:
     from siskin.bench.ingest import STEADY_TRIGGERS
     from siskin.cli.main import build_parser

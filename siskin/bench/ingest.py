@@ -12,13 +12,18 @@ afterwards unless `keep_lake`):
 - `--rate R` (latency): the alerts are published at R alerts/s while the queries run; latency of
   an alert = commit time of the silver commit that made it visible - the time the producer sent
   it (the `siskin_sent_ns` header, carried through bronze into silver).
-Per stage, `stages` gives the steady micro-batches' alerts per second of batch time (each stage's
-first batch left out); the stages run at the same time, so these show which one limits.
+`alerts_per_cpu_s` divides by the CPU time (user + system) the pipeline's processes used while
+draining (this process, the Spark JVM, its Python workers and the broker; Linux only): unlike
+alerts/s it does not depend on what else runs on the machine, so it is the figure to compare
+between runs on a shared host (CPU contention still costs some: caches, context switches). Per
+stage, `stages` gives the steady micro-batches' alerts per second of batch time (each stage's first
+batch left out); the stages run at the same time, so these show which one limits.
 Prints one JSON object.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
@@ -60,6 +65,33 @@ def silver_visibility(silver_uri: str) -> tuple[np.ndarray, np.ndarray]:
     if not out:
         return np.empty(0), np.empty(0)
     return np.concatenate(commits), np.concatenate(out)
+
+
+def tree_cpu_seconds(root: int | None = None) -> float | None:
+    """CPU seconds used so far by a process and all its descendants, live or exited (None off Linux)."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        return None
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # exited meanwhile
+        fields = text[text.rindex(")") + 2 :].split()
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        ticks[pid] = sum(int(f) for f in fields[11:15])  # utime, stime, and of reaped children
+    children: dict[int, list[int]] = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    total, stack = 0, [root or os.getpid()]
+    while stack:
+        pid = stack.pop()
+        total += ticks.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def steady_rate(commits: np.ndarray) -> tuple[float | None, int]:
@@ -141,7 +173,13 @@ def _run(
     from siskin.broker.tansu import EmbeddedBroker
     from siskin.lake.catalog import table_path
     from siskin.pipeline.lakehouse import Lakehouse
-    from siskin.pipeline.progress import caught_up, committed_kafka_messages, stop_all, wait_until
+    from siskin.pipeline.progress import (
+        caught_up,
+        committed_kafka_messages,
+        stop_all,
+        table_version,
+        wait_until,
+    )
     from siskin.sources.kafka_publish import publish
 
     settings = settings.model_copy(update={"lake": str(scratch / "lake")})
@@ -161,6 +199,7 @@ def _run(
         if not rate:
             produce()  # capacity mode: the backlog is in Kafka before the pipeline starts
             sent["start"] = time.time()
+        cpu: dict[str, float | None] = {"start": tree_cpu_seconds()}
         queries = [
             house.start_bronze_kafka(bootstrap=broker.bootstrap, topics=[topic], starting_offsets="earliest"),
             house.start_silver(),
@@ -171,17 +210,21 @@ def _run(
         try:
 
             def done() -> bool:
+                if "first" not in cpu and table_version(settings, "silver.alerts") >= 1:
+                    cpu["first"] = tree_cpu_seconds()  # silver's first commit: the steady state begins
                 if "n" not in sent or committed_kafka_messages(settings, name) < sent["n"]:
                     return False
                 return caught_up(settings, "silver")
 
             wait_until(done, queries, timeout_s=timeout_s, what="all alerts to reach silver", poll_s=0.25)
+            cpu["end"] = tree_cpu_seconds()
         finally:
             stop_all(queries)
     commits, latencies = silver_visibility(table_path(settings.lake_uri, "silver.alerts"))
     last_visible = float(np.max(commits)) if len(commits) else time.time()
     first_visible = float(np.min(commits)) if len(commits) else last_visible
     steady, n_commits = steady_rate(commits)
+    steady_alerts = int(len(commits) - np.sum(commits == first_visible)) if len(commits) else 0
     return {
         "alerts_in_silver": int(len(latencies)),
         "mode": "latency (paced publishing)" if rate else "capacity (backlog drain)",
@@ -193,5 +236,17 @@ def _run(
         "alerts_per_s_with_startup": round(len(latencies) / max(last_visible - sent["start"], 1e-9), 1),
         "latency_p50_s": round(float(np.percentile(latencies, 50)), 2) if len(latencies) else None,
         "latency_p99_s": round(float(np.percentile(latencies, 99)), 2) if len(latencies) else None,
+        "cpu_seconds": _span(cpu, "start"),
+        "alerts_per_cpu_s": _per(len(latencies), _span(cpu, "start")),
+        "steady_alerts_per_cpu_s": _per(steady_alerts, _span(cpu, "first")),
         "stages": _stage_rates(settings),
     }
+
+
+def _span(cpu: dict[str, float | None], since: str) -> float | None:
+    start, end = cpu.get(since), cpu.get("end")
+    return round(end - start, 1) if start is not None and end is not None else None
+
+
+def _per(alerts: int, seconds: float | None) -> float | None:
+    return round(alerts / seconds, 1) if seconds and alerts else None
