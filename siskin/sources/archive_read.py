@@ -169,6 +169,11 @@ def _missing(fs: pafs.FileSystem, path: str) -> bool:
         return False
 
 
+def _same_version(f: FoundFile, size: int, mtime_ns: int) -> bool:
+    """Same size, and mtime to the second (object stores list milliseconds but answer HEAD in seconds)."""
+    return size == f.size and mtime_ns // 1_000_000_000 == f.mtime_ns // 1_000_000_000
+
+
 def _error_row(f: FoundFile, mtime: datetime, code: str, message: str, member: str | None = None) -> Row:
     return (f.path, member, mtime, None, f"{code}: {message}")
 
@@ -217,7 +222,7 @@ def archive_rows(f: FoundFile) -> Iterator[Row]:
         info = fs.get_file_info(path)
         if info.type == pafs.FileType.NotFound:
             raise FileNotFoundError(path)
-        if (int(info.size or 0), int(info.mtime_ns or 0)) != (f.size, f.mtime_ns):
+        if not _same_version(f, int(info.size or 0), int(info.mtime_ns or 0)):
             message = f"listed with {f.size} bytes (mtime_ns {f.mtime_ns}), now {info.size} ({info.mtime_ns})"
             yield _error_row(f, mtime, FILE_CHANGED, message)
             return
