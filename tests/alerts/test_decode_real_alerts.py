@@ -49,7 +49,7 @@ def test_all_schema_versions_in_the_data_decode(decoded_real, oracle) -> None:
 
 def test_tables_have_the_published_schemas(decoded_real) -> None:
     assert decoded_real.alerts.schema == silver_alert_schema()
-    assert decoded_real.cutouts.schema == cutout_schema()
+    assert decoded_real.cutouts.schema == cutout_schema().append(pa.field("survey", pa.string()))
     assert decoded_real.rejects.schema == reject_schema()
 
 

@@ -148,7 +148,7 @@ def test_schema_versions_come_from_the_record_or_the_writer_schema_fields(decode
 
 def test_rubin_tables_have_the_published_schemas(decoded_rubin) -> None:
     assert decoded_rubin.rubin_alerts.schema == rubin_alert_schema() == silver_alert_schema("rubin")
-    assert decoded_rubin.cutouts.schema == cutout_schema()
+    assert decoded_rubin.cutouts.schema == cutout_schema().append(pa.field("survey", pa.string()))
     assert decoded_rubin.rejects.schema == reject_schema()
     names = rubin_alert_schema().names
     assert names[:6] == ["_row", "night", "survey", "schema_version", "diaSourceId", "diaObjectId"]
