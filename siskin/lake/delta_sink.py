@@ -1,5 +1,9 @@
 """Delta sink as a PySpark Python data source (`format("siskin_delta")`), engine delta-rs.
 
+Generic exactly-once Delta writes for ad-hoc jobs (`DeltaRsEngine.append` / `write_stream`), held to the
+engine contract by `tests/lake/test_delta_contract.py`. The pipeline's stages do not use it: they write their
+files in Spark tasks and commit them themselves (`siskin.lake.task_writer`, `siskin.pipeline.stage`).
+
 Executors write Parquet files (Arrow batches in, no per-row Python); the driver commits all of a
 micro-batch's files in one Delta transaction tagged with an app transaction, so a batch Spark
 replays after a crash is skipped instead of written twice.
