@@ -113,8 +113,11 @@ class EmbeddedBroker:
         host: str = "127.0.0.1",
         startup_timeout_s: float = 20.0,
         binary: Path | None = None,
+        advertised_port: int | None = None,
     ) -> None:
+        """`advertised_port`: the port tansu tells clients to connect to (a proxy in front of it)."""
         self.work_dir = Path(work_dir)
+        self.advertised_port = advertised_port
         self.host = host
         self.port = port
         self.startup_timeout_s = startup_timeout_s
@@ -161,10 +164,11 @@ class EmbeddedBroker:
 
     def _spawn(self, binary: Path, port: int) -> bool:
         url = f"tcp://{self.host}:{port}"
+        advertised = f"tcp://{self.host}:{self.advertised_port or port}"
         command = [
             str(binary), "broker",
             "--listener-url", url,
-            "--advertised-listener-url", url,
+            "--advertised-listener-url", advertised,
             "--storage-engine", _STORAGE,
         ]  # fmt: skip
         with open(self.log_path, "ab") as log_file:
