@@ -199,3 +199,29 @@ def test_alerts_per_partition_splits_a_batch_into_spark_partitions(
     assert sum(r.end - r.start for r in ranges) == 25
     assert all(r.end - r.start <= 4 for r in ranges)
     assert len(ranges) == sum(-(-n // 4) for n in end[unique_topic].values())
+
+
+def test_a_tombstone_reaches_bronze_as_a_null_payload_and_silver_as_a_tombstone_reject(
+    embedded_broker: EmbeddedBroker, unique_topic: str
+) -> None:
+    import pyarrow as pa
+
+    from siskin.bronze.transform import kafka_received_arrow, to_bronze_table
+    from siskin.config import Settings
+    from siskin.silver.transform import decode_bronze
+
+    embedded_broker.create_topic(unique_topic)
+    producer = Producer({"bootstrap.servers": embedded_broker.bootstrap, "batch.num.messages": 1})
+    for value in (b"before", None, b"after"):
+        producer.produce(unique_topic, value)
+        producer.flush(10)
+    producer.close()
+    opts = KafkaSourceOptions.parse({"bootstrap": embedded_broker.bootstrap, "subscribe": unique_topic})
+    messages = pa.Table.from_batches(list(read_range(opts, OffsetRange(unique_topic, 0, 0, 3))))
+    assert messages.column("value").to_pylist() == [b"before", None, b"after"]
+    settings = Settings()
+    bronze = to_bronze_table(kafka_received_arrow(messages), settings.decode)
+    assert bronze.column("payload").null_count == 1 and bronze.column("payload_size").to_pylist() == [6, 0, 5]
+    rejects = decode_bronze(bronze, settings)["silver.rejects"]
+    offsets, codes = rejects.column("offset").to_pylist(), rejects.column("reason_code").to_pylist()
+    assert dict(zip(offsets, codes, strict=True))[1] == "tombstone"
