@@ -162,6 +162,22 @@ class GoldSettings(_Section):
     buckets: int = 32
 
 
+class MaintainSettings(_Section):
+    """Compaction, retention and log upkeep (`siskin maintain`), and the bounds that keep per-batch costs flat.
+
+    `retention_hours` must exceed both the longest micro-batch (its files exist before its commit) and
+    the longest a stream may lag behind (it reads files that compaction has since replaced).
+    """
+
+    retention_hours: float = Field(default=168.0, ge=0.0)
+    min_retention_hours: float = Field(default=1.0, ge=0.0)  # shorter retention needs --force
+    target_file_mb: int = Field(default=128, ge=1)
+    checkpoint_interval: int = Field(default=100, ge=1)  # Delta log checkpoint every N commits
+    log_retention_days: int = Field(default=30, ge=1)  # older log entries go after a checkpoint
+    ops_compact_every: int = Field(default=100, ge=1)  # ops.batches: compacted once it holds this many files
+    dedup_nights: int = Field(default=3, ge=1)  # silver dedup: nights of keys kept in memory
+
+
 class StreamSettings(_Section):
     """Trigger cadence and per-trigger limits of the chained bronze -> silver -> gold queries."""
 
@@ -192,6 +208,7 @@ class Settings(BaseSettings):
     decode: DecodeSettings = Field(default_factory=DecodeSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
     gold: GoldSettings = Field(default_factory=GoldSettings)
+    maintain: MaintainSettings = Field(default_factory=MaintainSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -243,6 +243,40 @@ def cmd_bench_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_maintain(args: argparse.Namespace) -> int:
+    """Compact, order and VACUUM lake tables; prints one JSON line per table."""
+    from siskin.lake.maintain import maintain
+
+    reports = maintain(
+        _settings(args),
+        names=args.table or None,
+        night=args.night,
+        do_vacuum=not args.no_vacuum,
+        retention_hours=args.retention_hours,
+        force=args.force,
+    )
+    for report in reports:
+        print(json.dumps(report.to_json()))
+    return 0
+
+
+def cmd_bench_scale(args: argparse.Namespace) -> int:
+    from siskin.bench.scale import iter_sizes, run_scale_benchmark
+
+    result = run_scale_benchmark(
+        _settings(args),
+        sizes=list(iter_sizes(args.objects)),
+        alerts=args.alerts,
+        batches=args.batches,
+        versions=args.versions,
+        work_dir=args.work_dir,
+        keep=args.keep,
+        say=lambda text: print(text, file=sys.stderr),
+    )
+    print(json.dumps(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="siskin", description="Siskin alert broker: a streaming Delta lakehouse"
@@ -326,6 +360,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=0.0, help="publish for this many seconds instead")
     p.add_argument("--partitions", type=int, default=4)
     p.set_defaults(func=cmd_bench_ingest)
+    p = bench.add_parser("scale", help="gold and silver micro-batch seconds on lakes pre-filled to N objects")
+    p.add_argument("--objects", default="10k,1M,10M", help="pre-filled sizes, e.g. 10k,1M,10M")
+    p.add_argument("--alerts", type=int, default=10000, help="alerts per micro-batch")
+    p.add_argument("--batches", type=int, default=5, help="timed micro-batches per size and layer")
+    p.add_argument(
+        "--versions", type=int, default=10000, help="table versions for the metadata costs (0: skip)"
+    )
+    p.add_argument("--work-dir", type=Path, help="scratch folder (default: a temporary one)")
+    p.add_argument("--keep", action="store_true", help="keep the scratch lakes")
+    p.set_defaults(func=cmd_bench_scale)
+
+    p = sub.add_parser("maintain", help="compact and order small files, VACUUM, checkpoint the logs")
+    p.add_argument("--table", action="append", help="table to maintain (repeatable; default: all)")
+    p.add_argument("--night", type=int, help="only this night of night-partitioned tables (YYYYMMDD)")
+    p.add_argument(
+        "--retention-hours", type=float, help="VACUUM retention (default: maintain.retention_hours)"
+    )
+    p.add_argument("--no-vacuum", action="store_true", help="compact only")
+    p.add_argument(
+        "--force", action="store_true", help="allow a retention below maintain.min_retention_hours"
+    )
+    p.set_defaults(func=cmd_maintain)
     return parser
 
 

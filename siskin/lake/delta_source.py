@@ -1,8 +1,10 @@
 """Streaming source over a Delta table (`readStream.format("siskin_delta_stream")`), engine delta-rs.
 
 Offsets are table versions: a micro-batch covers the data files added by commits in
-(start, end]. Files added without data change (compaction) are skipped, as are commits tagged
-`siskin.replay` when `skipReplay` is set, so downstream aggregates never count a row twice.
+(start, end]. Files added without data change (compaction by `siskin maintain`) are skipped, as are
+commits tagged `siskin.replay` when `skipReplay` is set, so downstream aggregates never count a row twice.
+The reader keeps the table open and learns of new versions incrementally (only the commits added since
+its last look are read), so a trigger's cost does not grow with the table's history.
 
 Options: `path` (required), `maxFilesPerTrigger` (default 1000), `startingVersion` (default: the
 first commit), `skipReplay` ("true"/"false"), `rowsPerPartition`, `filesOnly` ("true": emit one row
@@ -143,11 +145,23 @@ class DeltaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self.files_only = options.get("filesonly", "false").lower() == "true"
         self._available_now_end: int | None = None
         self._files_cache: dict[int, list[DataFile]] = {}
+        self._table: Any = None  # the open DeltaTable (driver side only; never pickled to tasks)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_table"] = None
+        state["_files_cache"] = {}
+        return state
 
     def _latest_version(self) -> int:
+        """The table's latest version: a full load once, then only the new commits."""
         from deltalake import DeltaTable
 
-        return DeltaTable(self.path).version()
+        if self._table is None:
+            self._table = DeltaTable(self.path)
+        else:
+            self._table.update_incremental()
+        return int(self._table.version())
 
     def _files(self, version: int) -> list[DataFile]:
         if version not in self._files_cache:

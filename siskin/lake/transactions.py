@@ -3,30 +3,81 @@
 A commit carries an app transaction `(app_id, version)`; when the table already records that
 app at that version or later, the batch was committed before a crash and is skipped. That makes
 a replayed micro-batch a no-op, hence exactly-once.
+
+Every micro-batch asks "already committed?" and commits, on tables that gain a version per batch.
+Loading a table's snapshot from scratch costs its checkpoint plus the log tail, and grows with its
+file count; so each thread keeps its tables open (`current_table`) and only reads the commits added
+since it last looked (`update_incremental`). Delta checkpoints (every `delta.checkpointInterval`
+commits, 100 by default) bound what a cold load reads.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from deltalake.transaction import AddAction, RemoveAction
 
+from siskin.errors import LakeError
 from siskin.lake.parquet_files import FileAdd
 
 log = logging.getLogger(__name__)
 
+COMMIT_ATTEMPTS = 8
+T = TypeVar("T")
+
+_open = threading.local()  # per thread {uri: DeltaTable}: delta-rs table objects are not thread-safe
+
 
 def open_table(uri: str) -> DeltaTable | None:
-    """The Delta table at `uri`, or None when there is none yet."""
+    """The Delta table at `uri`, freshly loaded, or None when there is none yet."""
     try:
         return DeltaTable(uri)
     except TableNotFoundError:
         return None
+
+
+def current_table(uri: str) -> DeltaTable | None:
+    """The table at its latest version, kept open per thread and brought up to date incrementally.
+
+    Costs one log listing plus the commits added since the previous call, whatever the table's history.
+    """
+    tables: dict[str, DeltaTable] = _open.__dict__.setdefault("tables", {})
+    table = tables.get(uri)
+    if table is not None:
+        try:
+            table.update_incremental()
+            return table
+        except Exception:  # the table was deleted or replaced underneath: load it again
+            tables.pop(uri, None)
+    table = open_table(uri)
+    if table is not None:
+        tables[uri] = table
+    return table
+
+
+def forget_table(uri: str) -> None:
+    """Drop this thread's open copy of a table (after it was deleted or recreated)."""
+    _open.__dict__.setdefault("tables", {}).pop(uri, None)
+
+
+def retry_conflicts(uri: str, attempt: Callable[[], T], what: str) -> T:
+    """Run a commit, again after a concurrent commit conflicted with it (`siskin maintain` compacting)."""
+    for n in range(COMMIT_ATTEMPTS):
+        try:
+            return attempt()
+        except CommitFailedError as exc:
+            if n == COMMIT_ATTEMPTS - 1:
+                raise LakeError(f"{what} on {uri} kept conflicting with concurrent commits: {exc}") from exc
+            log.info("%s on %s conflicted with a concurrent commit, retrying: %s", what, uri, exc)
+            time.sleep(min(2.0, 0.05 * 2**n))
+    raise AssertionError("unreachable")
 
 
 def _delta_safe(schema: pa.Schema) -> pa.Schema:
@@ -49,25 +100,32 @@ def _delta_safe(schema: pa.Schema) -> pa.Schema:
 
 
 def ensure_table(
-    uri: str, schema: pa.Schema, partition_by: Sequence[str], description: str = ""
+    uri: str,
+    schema: pa.Schema,
+    partition_by: Sequence[str],
+    description: str = "",
+    configuration: Mapping[str, str] | None = None,
 ) -> DeltaTable:
-    """Create the table with `schema` unless it exists (concurrent creators are fine)."""
-    table = open_table(uri)
+    """Create the table with `schema` unless it exists (concurrent creators are fine); this thread's copy."""
+    table = current_table(uri)
     if table is not None:
         return table
     try:
-        return DeltaTable.create(
+        DeltaTable.create(
             uri,
             schema=_delta_safe(schema),
             partition_by=list(partition_by) or None,
             mode="ignore",
             description=description or None,
+            configuration=dict(configuration) if configuration else None,
         )
     except Exception:  # a concurrent creator won the race
-        table = open_table(uri)
-        if table is None:
+        if open_table(uri) is None:
             raise
-        return table
+    table = current_table(uri)
+    if table is None:
+        raise LakeError(f"could not create the Delta table at {uri}")
+    return table
 
 
 def committed_version(table: DeltaTable, app_id: str) -> int | None:
@@ -77,9 +135,14 @@ def committed_version(table: DeltaTable, app_id: str) -> int | None:
 
 def already_committed(uri: str, app_id: str, version: int) -> bool:
     """Whether the table records this app's batch `version` (or a later one): a replay to skip."""
-    table = open_table(uri)
+    table = current_table(uri)
     done = committed_version(table, app_id) if table is not None else None
     return done is not None and done >= version
+
+
+def _add_action(f: FileAdd | dict[str, Any]) -> AddAction:
+    d = f.to_dict() if isinstance(f, FileAdd) else f
+    return AddAction(d["path"], d["size"], d["partition_values"], d["modification_time"], True, d["stats"])
 
 
 def commit_files(
@@ -92,32 +155,33 @@ def commit_files(
     version: int | None,
     metadata: dict[str, str] | None = None,
 ) -> bool:
-    """Commit written files in one transaction; False when this (app_id, version) was committed already."""
-    table = ensure_table(uri, schema, partition_by)
-    if app_id is not None and version is not None:
-        done = committed_version(table, app_id)
-        if done is not None and done >= version:
-            log.info("skip %s: batch %s already committed by %s", uri, version, app_id)
-            return False
-    actions: list[AddAction | RemoveAction] = []
-    for f in files:
-        d = f.to_dict() if isinstance(f, FileAdd) else f
-        actions.append(
-            AddAction(d["path"], d["size"], d["partition_values"], d["modification_time"], True, d["stats"])
-        )
+    """Commit written files in one transaction; False when this (app_id, version) was committed already.
+
+    A blind append: retried when a concurrent commit (a table property change) conflicts with it.
+    """
+    actions: list[AddAction | RemoveAction] = [_add_action(f) for f in files]
     txns = (
         [Transaction(app_id=app_id, version=version)] if app_id is not None and version is not None else None
     )
     props = CommitProperties(app_transactions=txns, custom_metadata=metadata or None)
-    table_schema = table.schema().to_arrow()
-    table.create_write_transaction(
-        actions,
-        mode="append",
-        schema=pa.schema(table_schema),
-        partition_by=list(partition_by) or None,
-        commit_properties=props,
-    )
-    return True
+
+    def attempt() -> bool:
+        table = ensure_table(uri, schema, partition_by)
+        if app_id is not None and version is not None:
+            done = committed_version(table, app_id)
+            if done is not None and done >= version:
+                log.info("skip %s: batch %s already committed by %s", uri, version, app_id)
+                return False
+        table.create_write_transaction(
+            actions,
+            mode="append",
+            schema=pa.schema(table.schema().to_arrow()),
+            partition_by=list(partition_by) or None,
+            commit_properties=props,
+        )
+        return True
+
+    return retry_conflicts(uri, attempt, "append")
 
 
 def append_arrow(

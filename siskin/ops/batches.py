@@ -1,18 +1,26 @@
 """Operational record of every committed micro-batch (`ops.batches`): counts and timings per stage.
 
 `siskin status` and the demo summary read it; the bench reads its commit times for latency.
+Each batch appends one row (one small file); once the table holds `maintain.ops_compact_every` files,
+the writer that notices compacts them, so the table does not keep a file per batch.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from siskin.config import Settings
 from siskin.lake.catalog import OPS_BATCHES_SCHEMA, table_path
+
+log = logging.getLogger(__name__)
+
+OPS_TARGET_BYTES = 8 * 1024 * 1024  # compacted ops files stop growing here, so each compaction stays cheap
 
 
 @dataclass
@@ -89,6 +97,50 @@ def record_batch(settings: Settings, report: BatchReport) -> None:
         "replay": [report.replay],
     }
     table = pa.table(row, schema=OPS_BATCHES_SCHEMA)
-    append_arrow(
-        table_path(settings.lake_uri, "ops.batches"), table, app_id=report.app_id, version=report.batch_id
+    uri = table_path(settings.lake_uri, "ops.batches")
+    if append_arrow(uri, table, app_id=report.app_id, version=report.batch_id):
+        compact_if_due(uri, settings.maintain.ops_compact_every)
+
+
+def compact_if_due(uri: str, max_files: int) -> bool:
+    """Compact the table's small files once it holds more than `max_files` files (best effort).
+
+    Every stage records its batches here, so several may compact at once. delta-rs does not see two
+    `dataChange=false` compactions of the same files as a conflict (both would commit, rows doubled),
+    so this compaction is a data-change rewrite: removing a file another commit already removed
+    conflicts, and the loser gives up (the next batch tries again). Nothing streams from this table.
+    """
+    from deltalake import CommitProperties
+    from deltalake.exceptions import CommitFailedError
+    from deltalake.transaction import AddAction, RemoveAction
+
+    from siskin.lake.parquet_files import filesystem_for, write_data_files
+    from siskin.lake.transactions import current_table
+
+    table = current_table(uri)
+    if table is None:
+        return False
+    files = pa.table(table.get_add_actions(flatten=True))
+    small = files.filter(pa.compute.less(files.column("size_bytes"), OPS_TARGET_BYTES))
+    if files.num_rows <= max_files or small.num_rows < 2:
+        return False
+    fs, root = filesystem_for(uri)
+    paths = small.column("path").to_pylist()
+    rows = pa.concat_tables(
+        [pq.read_table(f"{root}/{p}", filesystem=fs, schema=OPS_BATCHES_SCHEMA) for p in paths]
     )
+    written = write_data_files(rows, uri, (), target_rows=max(1, rows.num_rows))
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    actions: list[AddAction | RemoveAction] = [RemoveAction(p, True, now, None, {}) for p in paths]
+    actions += [AddAction(f.path, f.size, {}, f.modification_time, True, f.stats) for f in written]
+    try:
+        table.create_write_transaction(
+            actions,
+            mode="append",
+            schema=pa.schema(table.schema().to_arrow()),
+            commit_properties=CommitProperties(custom_metadata={"siskin.maintain": "compact"}),
+        )
+    except CommitFailedError as exc:
+        log.info("ops.batches compaction skipped (another writer compacted first): %s", exc)
+        return False
+    return True

@@ -160,8 +160,12 @@ def rebuild_objects(house: Lakehouse, objects: set[tuple[str, str]], *, app_id: 
             )
     if not frames:
         return 0
-    rows: pd.DataFrame = aggregate_alerts(pd.concat(frames, ignore_index=True), house.settings.gold.buckets)
-    merge_objects(gold_uri, to_gold_table(rows), app_id=app_id, version=0, metadata=REPLAY_META)
+    alerts = pd.concat(frames, ignore_index=True)
+    rows: pd.DataFrame = aggregate_alerts(alerts, house.settings.gold.buckets)
+    positions = alerts[["survey", "objectId", "ra", "dec"]]  # bound the sky cells the MERGE searches
+    merge_objects(
+        gold_uri, to_gold_table(rows), app_id=app_id, version=0, metadata=REPLAY_META, positions=positions
+    )
     return len(rows)
 
 
