@@ -178,6 +178,47 @@ class MaintainSettings(_Section):
     dedup_nights: int = Field(default=3, ge=1)  # silver dedup: nights of keys kept in memory
 
 
+class CatalogSettings(_Section):
+    """How one reference catalog is loaded and cross-matched (`[science.catalogs.<name>]`)."""
+
+    radius_arcsec: float = Field(default=1.5, gt=0.0)
+    ra: str | None = None  # source columns; None: recognised by name (ra, RAJ2000, RAdeg, R.A., ...)
+    dec: str | None = None
+    id: str | None = None  # None: a recognised name column, else the row number
+    type: str | None = None
+    unit: Literal["deg", "rad"] = "deg"  # numeric coordinates' unit (OpenNGC stores radians)
+    table: str | None = None  # SQLite table (default: the one with coordinates)
+    columns: list[str] = Field(default_factory=list)  # catalog columns brought back with each match
+    nearest: bool = True  # only the nearest match per alert, else every match within the radius
+
+
+def _default_catalogs() -> dict[str, CatalogSettings]:
+    c = CatalogSettings
+    return {
+        "vsx": c(radius_arcsec=1.5, type="VType"),
+        "gcvs": c(radius_arcsec=1.5, type="VarType"),
+        "spicy": c(radius_arcsec=1.2, type="class"),
+        "mangrove": c(
+            radius_arcsec=60.0, id="HyperLEDA_name", columns=["2MASS_name", "lum_dist", "ang_dist"]
+        ),
+        "3hsp": c(radius_arcsec=60.0, id="3HSP Source name", columns=["BZcat name", "FOM"]),
+        "4lac_h": c(radius_arcsec=60.0, id="Source_Name", type="CLASS"),
+        "4lac_l": c(radius_arcsec=60.0, id="Source_Name", type="CLASS"),
+        "openngc": c(radius_arcsec=60.0, id="name", type="type", unit="rad", table="objects"),
+    }
+
+
+class ScienceSettings(_Section):
+    """Science layer: reference catalogs for the cross-match; entries given in TOML replace the default."""
+
+    catalogs: dict[str, CatalogSettings] = Field(default_factory=_default_catalogs)
+
+    @field_validator("catalogs", mode="after")
+    @classmethod
+    def _keep_defaults(cls, value: dict[str, CatalogSettings]) -> dict[str, CatalogSettings]:
+        return {**_default_catalogs(), **value}
+
+
 class StreamSettings(_Section):
     """Trigger cadence and per-trigger limits of the chained bronze -> silver -> gold queries."""
 
@@ -209,6 +250,7 @@ class Settings(BaseSettings):
     stream: StreamSettings = Field(default_factory=StreamSettings)
     gold: GoldSettings = Field(default_factory=GoldSettings)
     maintain: MaintainSettings = Field(default_factory=MaintainSettings)
+    science: ScienceSettings = Field(default_factory=ScienceSettings)
 
     @classmethod
     def settings_customise_sources(
