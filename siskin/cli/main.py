@@ -382,6 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="allow a retention below maintain.min_retention_hours"
     )
     p.set_defaults(func=cmd_maintain)
+    from siskin.cli.compare import add_parser as add_compare_command
+
+    add_compare_command(sub)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Built-in science modules: every module here registers itself with `@register` when imported."""
