@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from siskin.errors import SiskinError
 
@@ -56,7 +56,10 @@ class ScienceModule(ABC):
                 raise ScienceError(f"{self.name}: config must be a {self.Config.__name__}")
             self.config: ModuleConfig = config
         else:
-            self.config = self.Config.model_validate(dict(config or {}))
+            try:
+                self.config = self.Config.model_validate(dict(config or {}))
+            except ValidationError as exc:
+                raise ScienceError(f"{self.name}: invalid config: {exc}") from None
 
     @property
     def version_column(self) -> str:
