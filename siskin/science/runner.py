@@ -7,12 +7,12 @@ from collections.abc import Sequence
 import pyarrow as pa
 
 from siskin.science.base import ScienceError, ScienceModule
-from siskin.science.paths import input_column
+from siskin.science.paths import input_type
 
 
 def missing_inputs(batch: pa.Table, module: ScienceModule) -> list[str]:
     """The declared inputs of `module` that `batch` lacks."""
-    return [path for path in module.inputs if input_column(batch, path) is None]
+    return [path for path in module.inputs if input_type(batch.schema, path) is None]
 
 
 def check_modules(modules: Sequence[ScienceModule]) -> None:

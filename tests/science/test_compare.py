@@ -122,3 +122,15 @@ def test_a_new_column_plugs_in_by_name(shared_data: Path) -> None:
     theirs = pq.read_table(path, columns=["vsx"])["vsx"].to_pylist()
     unlabelled = sum(1 for v in theirs if v in (None, "", "Unknown"))
     assert report.compared == len(theirs) and report.agreed == unlabelled
+
+
+def test_alerts_siskin_rejects_are_reported_not_compared(shared_data: Path, tmp_path: Path) -> None:
+    source = shared_data / "ztf/fink_processed/fink-science/datatest"
+    table = pq.read_table(sorted(source.glob("*.parquet"))[0])
+    ids = table["objectId"].to_pylist()
+    ids[3] = None  # silver rejects an alert without objectId (missing_field)
+    table = table.set_column(table.schema.get_field_index("objectId"), "objectId", pa.array(ids, pa.string()))
+    pq.write_table(table, tmp_path / "one_bad.parquet")
+    result = compare([tmp_path / "one_bad.parquet"], build(survey="ztf"))
+    assert result.columns[("ztf", "roid")].compared == table.num_rows - 1
+    assert [(code, n) for _, code, _, n in result.not_decoded] == [("missing_field", 1)]

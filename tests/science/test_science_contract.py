@@ -206,3 +206,13 @@ def test_science_tables_are_declared_in_the_catalog() -> None:
     assert schema.field("nalerthist").type == pa.int32()
     rubin = table("silver.rubin_science").arrow_schema()
     assert rubin.field("roid").type == pa.int32() and "rubin_roid_version" in rubin.names
+
+
+def test_chunked_and_sliced_batches_give_the_rows_own_values() -> None:
+    one = rows()
+    many = pa.concat_tables([one, one, one]).slice(1, 4)  # 3 chunks, the first sliced
+    assert many.column("prv_candidates").num_chunks == 3
+    out = run_modules(many, [Doubler()])
+    assert out["n_prv"].to_pylist() == [0, 2, 0, 2]
+    assert out["twice_mag"].to_pylist() == [39.0, 36.0, 39.0, 36.0]
+    assert input_column(many, "prv_candidates.jd").to_pylist() == [None, [1.0, 2.0], None, [1.0, 2.0]]
