@@ -1,7 +1,8 @@
 """Agreement with a peer broker: run Siskin's modules on alerts that carry the peer's values, compare.
 
-Alerts are decoded through Siskin's own path (the ZTF codec flattens `candidate` exactly as silver
-does; Avro files go through the columnar decoder), so what is compared is what silver would hold.
+Alerts are decoded through Siskin's own path (Parquet: the survey codec's `to_silver` flattens
+`candidate` or `diaSource` exactly as silver does; Avro: the columnar decoder), so what is compared is
+what silver would hold.
 A peer column is compared as soon as a science module declares an output of the same name; the
 columns the peer adds that no module produces yet are listed as such. Comparators are per column
 (`PEER_COLUMNS`): labels and scores of later modules plug in by name.
@@ -49,15 +50,15 @@ def label(ours: pa.Array, theirs: pa.Array) -> np.ndarray:
 def close(tolerance: float) -> Comparator:
     """Scores equal within `tolerance` (both NaN or null also agree)."""
 
-    def compare(ours: pa.Array, theirs: pa.Array) -> np.ndarray:
+    def within(ours: pa.Array, theirs: pa.Array) -> np.ndarray:
         a = pc.cast(ours, pa.float64()).to_numpy(zero_copy_only=False)
         b = pc.cast(theirs, pa.float64()).to_numpy(zero_copy_only=False)
         return np.asarray((np.abs(a - b) <= tolerance) | (np.isnan(a) & np.isnan(b)))
 
-    return compare
+    return within
 
 
-# Columns the peer broker (Fink) adds to ZTF alerts, with how Siskin's value is compared to its value.
+# Columns the peer broker (Fink) adds to alerts, with how Siskin's value is compared to its value.
 PEER_COLUMNS: dict[str, Comparator] = {
     "roid": exact,
     "nalerthist": exact,

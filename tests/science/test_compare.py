@@ -134,3 +134,18 @@ def test_alerts_siskin_rejects_are_reported_not_compared(shared_data: Path, tmp_
     result = compare([tmp_path / "one_bad.parquet"], build(survey="ztf"))
     assert result.columns[("ztf", "roid")].compared == table.num_rows - 1
     assert [(code, n) for _, code, _, n in result.not_decoded] == [("missing_field", 1)]
+
+
+def test_comparators_by_kind() -> None:
+    from siskin.science.compare import PEER_COLUMNS, exact
+
+    ours = pa.array([3, 0, None, 1], pa.int32())
+    assert exact(ours, pa.array([3, 1, None, None], pa.int64())).tolist() == [True, False, True, False]
+    labels = PEER_COLUMNS["vsx"](
+        pa.array(["RRAB", None, "EA", ""]), pa.array([" RRAB", "Unknown", "EW", None])
+    )
+    assert labels.tolist() == [True, True, False, True]
+    scores = PEER_COLUMNS["rf_snia_vs_nonia"](
+        pa.array([0.5, float("nan"), 0.1]), pa.array([0.5004, float("nan"), 0.2], pa.float32())
+    )
+    assert scores.tolist() == [True, True, False]
