@@ -385,6 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
     from siskin.cli.compare import add_parser as add_compare_command
 
     add_compare_command(sub)
+    from siskin.cli.xmatch import add_xmatch_commands
+
+    add_xmatch_commands(sub)
     return parser
 
 
