@@ -29,11 +29,13 @@ def run_modules(batch: pa.Table, modules: Sequence[ScienceModule], keys: Sequenc
     """The `keys` columns of `batch`, then each module's outputs and `<name>_version`, in row order."""
     check_modules(modules)
     missing = {m.name: gaps for m in modules if (gaps := missing_inputs(batch, m))}
+    if absent := [k for k in keys if k not in batch.column_names]:
+        missing["keys"] = absent
     if missing:
         detail = "; ".join(f"{name} needs {', '.join(gaps)}" for name, gaps in missing.items())
         raise ScienceError(f"input columns missing from the batch: {detail}")
     n = batch.num_rows
-    names = [k for k in keys]
+    fields = [batch.schema.field(k) for k in keys]
     arrays = [batch.column(k) for k in keys]
     for module in modules:
         produced = dict(module.compute(batch))
@@ -46,8 +48,13 @@ def run_modules(batch: pa.Table, modules: Sequence[ScienceModule], keys: Sequenc
                 raise ScienceError(f"{module.name}.{out.name} has {len(values)} values for {n} alerts")
             if values.type != out.type:
                 raise ScienceError(f"{module.name}.{out.name} is {values.type}, it declares {out.type}")
-            names.append(out.name)
+            fields.append(pa.field(out.name, out.type, metadata=_provenance(module)))
             arrays.append(values)
-        names.append(module.version_column)
+        fields.append(pa.field(module.version_column, pa.string(), metadata=_provenance(module)))
         arrays.append(pa.repeat(pa.scalar(module.version, pa.string()), n))
-    return pa.Table.from_arrays(arrays, names=names)
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _provenance(module: ScienceModule) -> dict[str, str]:
+    """Field metadata naming the module and version that produced a column."""
+    return {"siskin.module": module.name, "siskin.module_version": module.version}

@@ -132,12 +132,16 @@ def test_outputs_carry_keys_values_and_the_module_version() -> None:
     assert out["n_prv"].to_pylist() == [2, 0]
     assert out["doubler_version"].to_pylist() == ["2.1.0", "2.1.0"]
     assert out["candid"].to_pylist() == rows()["candid"].to_pylist()
+    meta = out.schema.field("twice_mag").metadata
+    assert meta == {b"siskin.module": b"doubler", b"siskin.module_version": b"2.1.0"}
 
 
 def test_missing_inputs_are_named() -> None:
     batch = rows().drop_columns(["magpsf"])
     with pytest.raises(ScienceError, match="doubler needs magpsf"):
         run_modules(batch, [Doubler()])
+    with pytest.raises(ScienceError, match="keys needs diaSourceId"):
+        run_modules(rows(), [Doubler()], keys=("diaSourceId",))
     assert input_column(rows(), "prv_candidates.no_such_field") is None
     assert input_column(rows(), "magpsf.deeper") is None
 
