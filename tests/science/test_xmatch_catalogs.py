@@ -60,9 +60,18 @@ def _loaded(settings: Settings, name: str) -> pa.Table:
     return DeltaTable(catalog_uri(settings, name)).to_pyarrow_table()
 
 
-@pytest.mark.parametrize(("name", "rel", "rows", "id_col", "type_col", "coords"), REAL, ids=[r[0] for r in REAL])
+@pytest.mark.parametrize(
+    ("name", "rel", "rows", "id_col", "type_col", "coords"), REAL, ids=[r[0] for r in REAL]
+)
 def test_real_catalog_loads_normalised(
-    lake: Settings, catalogs_dir: Path, name: str, rel: str, rows: int, id_col, type_col, coords: str  # noqa: ANN001
+    lake: Settings,
+    catalogs_dir: Path,
+    name: str,
+    rel: str,
+    rows: int,
+    id_col,
+    type_col,
+    coords: str,  # noqa: ANN001
 ) -> None:
     path = catalogs_dir / rel
     loaded = load_catalog(lake, path, name)
@@ -147,7 +156,9 @@ def test_reload_replaces_and_list_shows_provenance(tmp_path: Path, catalogs_dir:
     load_catalog(settings, path, "lac")
     assert _loaded(settings, "lac").num_rows == 407
     listed = list_catalogs(settings).to_pylist()
-    assert [r["name"] for r in listed] == ["lac"] and listed[0]["rows"] == 407 and listed[0]["format"] == "fits"
+    assert (
+        [r["name"] for r in listed] == ["lac"] and listed[0]["rows"] == 407 and listed[0]["format"] == "fits"
+    )
     with pytest.raises(LakeError, match="not loaded"):
         catalog_uri(settings, "vsx")
 
