@@ -32,6 +32,10 @@ from siskin.alerts.registry import PeekPaths, SilverParts, SurveyCodec, register
 from siskin.config import DecodeSettings, QualityCuts
 
 CUTOUT_KINDS = ("Science", "Template", "Difference")
+# Top-level alert fields ZTF also carries inside `candidate` (same value). Alerts rewritten by other
+# pipelines (Spark jobs of broker archives, other brokers' streams) sometimes drop or null the top-level
+# copy; it is recovered from `candidate` and an alert is rejected only when neither place has it.
+ALSO_IN_CANDIDATE = ("candid",)
 REQUIRED_CANDIDATE = ("jd", "fid", "ra", "dec", "magpsf", "sigmapsf")
 FINITE_CANDIDATE = ("magpsf", "sigmapsf", "ra", "dec", "jd")
 
@@ -214,7 +218,8 @@ class ZtfCodec(SurveyCodec):
             candidate = None
         types = canonical()
         cols = {f.name: field_or_null(candidate, f.name, f.type, n) for f in types.candidate}
-        object_id, candid = top("objectId", pa.string()), top("candid", pa.int64())
+        recovered = {name: pc.coalesce(top(name, cols[name].type), cols[name]) for name in ALSO_IN_CANDIDATE}
+        object_id, candid = top("objectId", pa.string()), cast(recovered["candid"], pa.int64())
         schemavsn = top("schemavsn", pa.string())
         version = (
             pc.coalesce(schemavsn, pa.scalar(schema_version, pa.string())) if schema_version else schemavsn
@@ -278,7 +283,7 @@ class ZtfCodec(SurveyCodec):
                 pc.or_(object_id.is_null(), pc.fill_null(pc.equal(object_id, ""), False)),
                 "objectId is missing",
             ),
-            labelled(candid.is_null(), "candid is missing"),
+            labelled(candid.is_null(), "candid is missing (neither at the top level nor in candidate)"),
             labelled(no_candidate, "candidate is missing"),
         ] + [
             labelled(pc.and_not(cols[name].is_null(), no_candidate), f"candidate.{name} is missing")

@@ -7,6 +7,7 @@ import math
 import random
 from typing import Any
 
+import fastavro
 import pyarrow as pa
 import pytest
 from compression_bombs import SCHEMA_402, bomb
@@ -52,14 +53,30 @@ def _bad_union_index(record: dict[str, Any], schema: dict[str, Any]) -> bytes:
     return bytes(raw)
 
 
+def _nullable_candid(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with both copies of candid (top level and candidate.candid) nullable."""
+    out = copy.deepcopy(schema)
+    next(f for f in out["fields"] if f["name"] == "candid")["type"] = ["null", "long"]
+    candidate = next(f for f in out["fields"] if f["name"] == "candidate")["type"]
+    next(f for f in candidate["fields"] if f["name"] == "candid")["type"] = ["null", "long"]
+    return out
+
+
+def _without_top_level(schema: dict[str, Any], name: str) -> dict[str, Any]:
+    """The writer schema minus one top-level field, as a rewriting pipeline might leave it."""
+    out = copy.deepcopy(schema)
+    out["fields"] = [f for f in out["fields"] if f["name"] != name]
+    return out
+
+
 @pytest.fixture(scope="module")
 def corpus(real_402_record: dict[str, Any], schema_402: dict[str, Any], good_402: bytes) -> dict[str, bytes]:
     """One payload per kind of bad input, derived from a real 4.02 alert."""
     rec = real_402_record
-    nullable = copy.deepcopy(schema_402)
-    next(f for f in nullable["fields"] if f["name"] == "candid")["type"] = ["null", "long"]
+    nullable = _nullable_candid(schema_402)
     no_candid = copy.deepcopy(rec)
-    no_candid["candid"] = None
+    no_candid["candid"] = None  # nowhere: not at the top level, not in candidate
+    no_candid["candidate"]["candid"] = None
     unknown = copy.deepcopy(rec)
     unknown["schemavsn"] = "9.99"
     other = {
@@ -285,3 +302,44 @@ def test_gigabyte_bombs_are_refused_fast_and_without_the_memory(tmp_path) -> Non
         assert got["codes"] == ["oversized"], (key, got)
         assert got["seconds"] < 2.0, (key, got)
         assert got["grew_mib"] < 64 * got["wire"] / 2**20 + 80, (key, got)
+
+
+def test_candid_dropped_by_a_rewriting_pipeline_is_recovered_from_candidate(ztf_alert_dir) -> None:  # noqa: ANN001
+    """Real Spark-written alerts (Fink's re-published stream) rewritten without the top-level candid."""
+    files = sorted((ztf_alert_dir / "fink-broker-distribute-2023-10").glob("*.avro"))[:12]
+    payloads, want = [], []
+    for path in files:
+        with path.open("rb") as fh:
+            reader = fastavro.reader(fh)
+            schema = _without_top_level(reader.writer_schema, "candid")
+            records = list(reader)
+        assert all(r["candid"] == r["candidate"]["candid"] for r in records)
+        want += [r["candidate"]["candid"] for r in records]
+        payloads.append(encode([{k: v for k, v in r.items() if k != "candid"} for r in records], schema))
+    assert "candid" not in {f["name"] for f in schema["fields"]}
+    result = decode_payloads(pa.array(payloads, pa.binary()), SETTINGS)
+    assert result.rejects.num_rows == 0, result.rejects.to_pylist()[:2]
+    assert result.alerts.column("candid").to_pylist() == want
+    assert result.cutouts.column("candid").to_pylist() == want
+
+
+def test_a_null_top_level_candid_is_recovered_and_a_missing_one_everywhere_is_rejected(
+    real_402_record: dict[str, Any], schema_402: dict[str, Any]
+) -> None:
+    nullable = _nullable_candid(schema_402)
+    top_null = copy.deepcopy(real_402_record)
+    top_null["candid"] = None
+    both_null = copy.deepcopy(top_null)
+    both_null["candidate"]["candid"] = None
+    both_null["objectId"] = "ZTF23nocandid"
+    payloads = [encode([top_null], nullable), encode([both_null], nullable)]
+    result = decode_payloads(pa.array(payloads, pa.binary()), SETTINGS)
+    assert result.alerts.column("candid").to_pylist() == [real_402_record["candidate"]["candid"]]
+    assert result.alerts.column("_row").to_pylist() == [0]
+    [reject] = result.rejects.to_pylist()
+    assert (reject["_row"], reject["reason_code"], reject["objectId"]) == (
+        1,
+        "missing_field",
+        "ZTF23nocandid",
+    )
+    assert "candid is missing" in reject["reason"] and reject["candid"] is None
