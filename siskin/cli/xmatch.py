@@ -66,8 +66,25 @@ def cmd_xmatch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_xmatch(args: argparse.Namespace) -> int:
+    from siskin.bench.xmatch import main as bench_main
+
+    argv = ["--positions", str(args.positions), "--radius", str(args.radius), "--name", args.name]
+    argv += ["--catalog", str(args.catalog)] if args.catalog else []
+    argv += ["--all"] if args.all else []
+    argv += ["--work-dir", str(args.work_dir)] if args.work_dir else []
+    return bench_main(argv)
+
+
+def _bench_subparsers(sub: Any) -> Any:
+    """The `siskin bench` subcommands, when `bench` is registered (it is declared in main.py)."""
+    bench = sub.choices.get("bench")
+    actions = [a for a in getattr(bench, "_actions", []) if isinstance(a, argparse._SubParsersAction)]
+    return actions[0] if actions else None
+
+
 def add_xmatch_commands(sub: Any) -> None:
-    """Register `catalogs` and `xmatch` on the `siskin` command's subparsers."""
+    """Register `catalogs`, `xmatch` and `bench xmatch` on the `siskin` command's subparsers."""
     catalogs = sub.add_parser("catalogs", help="reference catalogs in the lake").add_subparsers(
         dest="catalogs", required=True
     )
@@ -91,3 +108,14 @@ def add_xmatch_commands(sub: Any) -> None:
     p.add_argument("--survey", help="only this survey's alerts (ztf, rubin; default: all)")
     p.add_argument("--all", action="store_true", default=None, help="every match within the radius")
     p.set_defaults(func=cmd_xmatch)
+
+    bench = _bench_subparsers(sub)
+    if bench is not None:
+        p = bench.add_parser("xmatch", help="cross-match wall time: N random positions against a catalog")
+        p.add_argument("--positions", type=int, default=1_000_000)
+        p.add_argument("--catalog", type=Path, help="catalog file (default: ../shared/data VSX)")
+        p.add_argument("--name", default="vsx")
+        p.add_argument("--radius", type=float, default=1.5, help="arcsec")
+        p.add_argument("--all", action="store_true", help="every match, not only the nearest")
+        p.add_argument("--work-dir", type=Path, help="scratch folder (default: a temporary one, deleted)")
+        p.set_defaults(func=cmd_bench_xmatch)

@@ -134,3 +134,30 @@ def test_cli_catalogs_load_list_and_xmatch(tmp_path: Path, shared_data: Path, ca
     assert '"rows": 407' in out and "4lac_l" in out.splitlines()[-1]
     assert main(["--lake", lake, "catalogs", "load", str(path), "--name", "x", "--ra", "nope"]) == 2
     assert main(["--lake", lake, "xmatch", "--catalog", "nothere", "--radius", "2"]) == 2
+
+
+def test_bench_xmatch_command_reports_its_figures(
+    spark_session, tmp_path: Path, shared_data: Path, capsys
+) -> None:  # noqa: ANN001
+    """`siskin bench xmatch` on a small input: one JSON line with the wall time and the match count."""
+    import json
+
+    from siskin.cli.main import main
+
+    catalog = shared_data / "catalogs/fink-science/table-4LAC-DR3-h.fits"
+    argv = [
+        "bench",
+        "xmatch",
+        "--positions",
+        "20000",
+        "--catalog",
+        str(catalog),
+        "--name",
+        "lac",
+        "--radius",
+        "600",
+    ]
+    assert main([*argv, "--work-dir", str(tmp_path / "w")]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["positions"] == 20000 and result["catalog_rows"] == 3407
+    assert result["xmatch_wall_s"] > 0 and 0 < result["matches"] < 20000
