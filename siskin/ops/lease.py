@@ -9,12 +9,14 @@ on object stores the lease is best-effort (write, then read back that we won).
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import socket
 import threading
 import time
 import uuid
+import weakref
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,6 +25,17 @@ from siskin.lake.parquet_files import filesystem_for
 
 STALE_AFTER_S = 60.0
 HEARTBEAT_S = 10.0
+
+_held: weakref.WeakSet[Lease] = weakref.WeakSet()
+
+
+@atexit.register  # registered after pyarrow.fs's own handler, so it runs first
+def _release_at_exit() -> None:
+    """Stop every heartbeat and give the leases up before Arrow finalizes S3 at exit: a heartbeat
+    still talking to S3 then aborts the process (SIGABRT/SIGSEGV), turning a finished command's 0
+    into a crash."""
+    for lease in list(_held):
+        lease.release()
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,7 @@ class Lease:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"siskin-lease-{name}", daemon=True)
         self._thread.start()
+        _held.add(self)
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
@@ -97,8 +111,11 @@ class Lease:
             _write(self.lake_uri, self.name, self.holder, exclusive=False)
 
     def release(self) -> None:
-        """Give the lease up (only if we still hold it)."""
+        """Give the lease up (only if we still hold it); returns once the heartbeat has stopped."""
         self._stop.set()
+        _held.discard(self)
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=30.0)
         current = read_holder(self.lake_uri, self.name)
         if current is not None and current.token == self.holder.token:
             fs, path = filesystem_for(lease_path(self.lake_uri, self.name))
