@@ -67,8 +67,11 @@ def silver_visibility(silver_uri: str) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(commits), np.concatenate(out)
 
 
-def tree_cpu_seconds(root: int | None = None) -> float | None:
-    """CPU seconds used so far by a process and all its descendants, live or exited (None off Linux)."""
+def tree_cpu_seconds(root: int | None = None) -> dict[str, float] | None:
+    """CPU seconds used so far by a process and its descendants (live or exited), by kind; None off Linux.
+
+    Kinds: `driver` (the root), `jvm`, `python_workers` (pyspark daemon and workers), `broker`, `other`.
+    """
     proc = Path("/proc")
     if not (proc / "self" / "stat").exists():
         return None
@@ -86,12 +89,26 @@ def tree_cpu_seconds(root: int | None = None) -> float | None:
     children: dict[int, list[int]] = {}
     for pid, parent in parents.items():
         children.setdefault(parent, []).append(pid)
-    total, stack = 0, [root or os.getpid()]
+    root = root or os.getpid()
+    total: dict[str, float] = {}
+    stack = [root]
     while stack:
         pid = stack.pop()
-        total += ticks.get(pid, 0)
+        kind = "driver" if pid == root else _process_kind(pid)
+        total[kind] = total.get(kind, 0.0) + ticks.get(pid, 0) / os.sysconf("SC_CLK_TCK")
         stack.extend(children.get(pid, []))
-    return total / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _process_kind(pid: int) -> str:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return "other"
+    for marker, kind in ((b"pyspark", "python_workers"), (b"tansu", "broker"), (b"java", "jvm")):
+        if marker in command:
+            return kind
+    return "other"
 
 
 def steady_rate(commits: np.ndarray) -> tuple[float | None, int]:
@@ -177,7 +194,6 @@ def _run(
         caught_up,
         committed_kafka_messages,
         stop_all,
-        table_version,
         wait_until,
     )
     from siskin.sources.kafka_publish import publish
@@ -199,7 +215,7 @@ def _run(
         if not rate:
             produce()  # capacity mode: the backlog is in Kafka before the pipeline starts
             sent["start"] = time.time()
-        cpu: dict[str, float | None] = {"start": tree_cpu_seconds()}
+        cpu_start = tree_cpu_seconds()
         queries = [
             house.start_bronze_kafka(bootstrap=broker.bootstrap, topics=[topic], starting_offsets="earliest"),
             house.start_silver(),
@@ -210,21 +226,19 @@ def _run(
         try:
 
             def done() -> bool:
-                if "first" not in cpu and table_version(settings, "silver.alerts") >= 1:
-                    cpu["first"] = tree_cpu_seconds()  # silver's first commit: the steady state begins
                 if "n" not in sent or committed_kafka_messages(settings, name) < sent["n"]:
                     return False
                 return caught_up(settings, "silver")
 
             wait_until(done, queries, timeout_s=timeout_s, what="all alerts to reach silver", poll_s=0.25)
-            cpu["end"] = tree_cpu_seconds()
+            cpu_end = tree_cpu_seconds()
         finally:
             stop_all(queries)
     commits, latencies = silver_visibility(table_path(settings.lake_uri, "silver.alerts"))
     last_visible = float(np.max(commits)) if len(commits) else time.time()
     first_visible = float(np.min(commits)) if len(commits) else last_visible
     steady, n_commits = steady_rate(commits)
-    steady_alerts = int(len(commits) - np.sum(commits == first_visible)) if len(commits) else 0
+    cpu = _cpu_used(cpu_start, cpu_end)
     return {
         "alerts_in_silver": int(len(latencies)),
         "mode": "latency (paced publishing)" if rate else "capacity (backlog drain)",
@@ -236,17 +250,15 @@ def _run(
         "alerts_per_s_with_startup": round(len(latencies) / max(last_visible - sent["start"], 1e-9), 1),
         "latency_p50_s": round(float(np.percentile(latencies, 50)), 2) if len(latencies) else None,
         "latency_p99_s": round(float(np.percentile(latencies, 99)), 2) if len(latencies) else None,
-        "cpu_seconds": _span(cpu, "start"),
-        "alerts_per_cpu_s": _per(len(latencies), _span(cpu, "start")),
-        "steady_alerts_per_cpu_s": _per(steady_alerts, _span(cpu, "first")),
+        "cpu_seconds": cpu,
+        "alerts_per_cpu_s": round(len(latencies) / cpu["total"], 1) if cpu and cpu["total"] else None,
         "stages": _stage_rates(settings),
     }
 
 
-def _span(cpu: dict[str, float | None], since: str) -> float | None:
-    start, end = cpu.get(since), cpu.get("end")
-    return round(end - start, 1) if start is not None and end is not None else None
-
-
-def _per(alerts: int, seconds: float | None) -> float | None:
-    return round(alerts / seconds, 1) if seconds and alerts else None
+def _cpu_used(start: dict[str, float] | None, end: dict[str, float] | None) -> dict[str, float] | None:
+    """CPU seconds per process kind between two `tree_cpu_seconds` snapshots, and their total."""
+    if start is None or end is None:
+        return None
+    used = {kind: round(end[kind] - start.get(kind, 0.0), 1) for kind in sorted(end)}
+    return {**used, "total": round(sum(used.values()), 1)}
