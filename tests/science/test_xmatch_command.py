@@ -161,3 +161,15 @@ def test_bench_xmatch_command_reports_its_figures(
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["positions"] == 20000 and result["catalog_rows"] == 3407
     assert result["xmatch_wall_s"] > 0 and 0 < result["matches"] < 20000
+
+
+def test_cli_xmatch_runs_on_the_lake(spark_session, lake: Settings, capsys) -> None:  # noqa: ANN001
+    import json
+
+    from siskin.cli.main import main
+
+    assert main(["--lake", lake.lake_uri, "xmatch", "--catalog", "gcvs", "--night", str(NIGHTS[1])]) == 0
+    run = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert run["nights"] == [NIGHTS[1]] and run["catalog"] == "gcvs" and run["radius_arcsec"] == 1.5
+    rows = [r for r in _xmatch(lake).to_pylist() if r["catalog"] == "gcvs" and r["night"] == NIGHTS[1]]
+    assert len(rows) == run["matches"] > 0
