@@ -105,7 +105,10 @@ def _process_kind(pid: int) -> str:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
     except OSError:
         return "other"
-    for marker, kind in ((b"pyspark", "python_workers"), (b"tansu", "broker"), (b"java", "jvm")):
+    program = command.split(b" ", 1)[0]
+    if program.endswith(b"java"):  # before the markers: the JVM's class path names pyspark
+        return "jvm"
+    for marker, kind in ((b"pyspark", "python_workers"), (b"tansu", "broker")):
         if marker in command:
             return kind
     return "other"
