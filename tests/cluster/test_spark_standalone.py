@@ -185,45 +185,6 @@ def _publish(embedded_broker: Any, topic: str, payloads: list[bytes]) -> None:
     assert publish(payloads, topic, embedded_broker.bootstrap).messages == len(payloads)
 
 
-def test_bronze_silver_gold_run_on_the_cluster_with_the_lake_on_s3(
-    spark_cluster: StandaloneCluster, object_store: Any, embedded_broker: Any, tmp_path: Path
-) -> None:
-    from siskin.simulate.ztf import simulate_night_records
-
-    topic = "cluster-night"
-    embedded_broker.create_topic(topic, 2)
-    records = list(simulate_night_records(20261121, n_alerts=200, seed=5))
-    _publish(embedded_broker, topic, [p for _, p in records])
-    driver = Driver(spark_cluster, object_store, tmp_path, "s3://lake/night", alerts_per_trigger=10000)
-
-    proc = driver.start(
-        "ingest", "kafka", "--topic", topic, "--bootstrap", embedded_broker.bootstrap, "--available-now"
-    )
-    assert proc.wait(timeout=600) == 0, driver.tail()
-
-    _assert_exactly_once(driver, topic, {c for c, _ in records})
-    assert _assert_ran_on_executors(driver, spark_cluster) >= 3  # bronze, silver and gold ran tasks
-    # The tables are on the store; the checkpoints (one per query) on the shared local path.
-    import pyarrow.fs as pafs
-
-    store = pafs.S3FileSystem(
-        endpoint_override=object_store.endpoint,
-        scheme="http",
-        access_key=object_store.env["AWS_ACCESS_KEY_ID"],
-        secret_key=object_store.env["AWS_SECRET_ACCESS_KEY"],
-        region=object_store.env["AWS_REGION"],
-    )
-    layers = {i.base_name for i in store.get_file_info(pafs.FileSelector("lake/night"))}
-    assert {"bronze", "silver", "gold", "ops"} <= layers, layers
-    queries = {p.name for p in driver.checkpoints.iterdir()}
-    assert {"silver", "gold"} <= queries and any(q.startswith("bronze_kafka_") for q in queries), queries
-    status = subprocess.run(
-        [sys.executable, "-m", "siskin.cli.main", "status"], env=driver.env, capture_output=True, text=True
-    )
-    assert status.returncode == 0, status.stderr[-3000:]
-    assert "s3://lake/night" in status.stdout and "silver.alerts" in status.stdout
-
-
 def _wait_for(
     condition: Callable[[], bool], proc: subprocess.Popen[bytes], driver: Driver, timeout_s: float
 ) -> None:
@@ -234,29 +195,59 @@ def _wait_for(
         time.sleep(0.5)
 
 
-def test_sigkill_of_the_driver_mid_stream_loses_and_duplicates_nothing(
+def _in_flight(checkpoints: Path) -> list[str]:
+    """Queries whose last planned micro-batch (offsets/N) has no commit (commits/N): a kill interrupted it."""
+
+    def last(folder: Path) -> int:
+        return max((int(p.name) for p in folder.glob("*") if p.name.isdigit()), default=-1)
+
+    return [q.name for q in checkpoints.iterdir() if last(q / "offsets") > last(q / "commits")]
+
+
+def _assert_lake_on_the_store(driver: Driver, store: Any, prefix: str) -> None:
+    """The tables are on the S3 store; the checkpoints (one per query) on the shared local path."""
+    import pyarrow.fs as pafs
+
+    fs = pafs.S3FileSystem(
+        endpoint_override=store.endpoint,
+        scheme="http",
+        access_key=store.env["AWS_ACCESS_KEY_ID"],
+        secret_key=store.env["AWS_SECRET_ACCESS_KEY"],
+        region=store.env["AWS_REGION"],
+    )
+    layers = {i.base_name for i in fs.get_file_info(pafs.FileSelector(prefix))}
+    assert {"bronze", "silver", "gold", "ops"} <= layers, layers
+    queries = {p.name for p in driver.checkpoints.iterdir()}
+    assert {"silver", "gold"} <= queries and any(q.startswith("bronze_kafka_") for q in queries), queries
+
+
+def test_the_pipeline_on_the_cluster_stays_exactly_once_when_the_driver_is_killed(
     spark_cluster: StandaloneCluster, object_store: Any, embedded_broker: Any, tmp_path: Path
 ) -> None:
-    """Kill the driver (SIGKILL, its whole process group) while each stage is committing, restart, count."""
+    """Stream bronze, silver and gold on the cluster into the S3 lake; SIGKILL the driver (its whole
+    process group: Python and the driver JVM) right after each stage has committed, restart; then a
+    clean `--available-now` run. Every alert lands once in each layer, and every task ran in the worker's
+    executors."""
     from siskin.simulate.ztf import simulate_night_records
 
-    topic = "cluster-kill"
+    topic = "cluster-night"
     embedded_broker.create_topic(topic, 3)
     records = list(simulate_night_records(20261122, n_alerts=450, seed=17))
     # Small micro-batches: each round commits several, so a kill lands between or inside them.
-    driver = Driver(spark_cluster, object_store, tmp_path, "s3://lake/kill", alerts_per_trigger=60)
+    driver = Driver(spark_cluster, object_store, tmp_path, "s3://lake/siskin", alerts_per_trigger=60)
     rng = random.Random(20261122)
-    # Round by round, a different stage has just committed when the driver dies.
-    stages = ("bronze.alerts", "silver.alerts", "gold.objects")
+    stages = ("bronze.alerts", "silver.alerts", "gold.objects")  # the stage that has just committed
     chunk = len(records) // (len(stages) + 1)
+    interrupted: list[list[str]] = []  # per kill: the queries caught with a micro-batch half done
     for round_, stage in enumerate(stages):
         _publish(embedded_broker, topic, [p for _, p in records[round_ * chunk : (round_ + 1) * chunk]])
         before = max(driver.version(stage), 0)  # version 0: the empty table the first start creates
         proc = driver.start("ingest", "kafka", "--topic", topic, "--bootstrap", embedded_broker.bootstrap)
-        _wait_for(lambda: driver.version(stage) > before, proc, driver, timeout_s=180)  # noqa: B023
+        _wait_for(lambda: driver.version(stage) > before, proc, driver, timeout_s=240)  # noqa: B023
         time.sleep(rng.uniform(0.0, 3.0))
         os.killpg(proc.pid, signal.SIGKILL)
         assert proc.wait(timeout=30) == -signal.SIGKILL
+        interrupted.append(_in_flight(driver.checkpoints))
     _publish(embedded_broker, topic, [p for _, p in records[len(stages) * chunk :]])
 
     final = driver.start(
@@ -265,5 +256,13 @@ def test_sigkill_of_the_driver_mid_stream_loses_and_duplicates_nothing(
     assert final.wait(timeout=600) == 0, driver.tail()
 
     _assert_exactly_once(driver, topic, {c for c, _ in records})
+    print(f"queries caught with a micro-batch in flight, per kill: {interrupted}")
+    assert any(interrupted), f"no kill caught a micro-batch in flight: {interrupted}"
     assert len(_events(driver)) == len(stages) + 1  # one application per driver start, each on the cluster
-    assert _assert_ran_on_executors(driver, spark_cluster) >= 3
+    assert _assert_ran_on_executors(driver, spark_cluster) >= 3  # the clean run: bronze, silver, gold tasks
+    _assert_lake_on_the_store(driver, object_store, "lake/siskin")
+    status = subprocess.run(
+        [sys.executable, "-m", "siskin.cli.main", "status"], env=driver.env, capture_output=True, text=True
+    )
+    assert status.returncode == 0, status.stderr[-3000:]
+    assert "s3://lake/siskin" in status.stdout and "silver.alerts" in status.stdout
