@@ -3,7 +3,7 @@
 A survey observes one field at a time (a Rubin visit covers ~10 deg², a ZTF exposure ~47 deg²), so the
 objects a micro-batch updates are close together on the sky, while their identifiers are not. Rubin's own
 alert database partitions its objects the same way. The sky is cut into dec zones `CELL_DEG` high, each
-cut into ra cells about `CELL_DEG` wide (~10,300 cells of ~4 deg²). An object's row is placed, once, in the
+cut into ra cells about `CELL_DEG` wide (4,584 cells of ~9 deg²). An object's row is placed, once, in the
 cell of one of its alert positions and stays there; all alerts of an object lie within the survey's
 association radius (ZTF 1.5", Rubin 1") of each other, so the row is always found among the cells within
 `SEARCH_MARGIN_ARCSEC` of any of its alerts.
