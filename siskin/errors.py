@@ -30,3 +30,7 @@ class BrokerError(SiskinError):
 
 class LeaseHeldError(SiskinError):
     """Another live process holds the lease on the tables this command would write."""
+
+
+class QueryError(SiskinError):
+    """A SQL query cannot be parsed, analysed or run as written (syntax, unknown table or column, cast)."""

@@ -23,6 +23,17 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(**overrides)
 
 
+def _non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (a usage error otherwise, never a traceback)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def _quiet_spark_shutdown_noise() -> None:
     """Stopping a query mid-batch makes py4j/Spark log interruption errors users need not see."""
     for name in ("py4j", "py4j.clientserver", "py4j.java_gateway"):
@@ -151,18 +162,27 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
+    """A query over the lake: a preview table, or the whole result as CSV / JSON lines (to `--out` or
+    standard output) or Parquet (to `--out`)."""
+    from siskin.lake.catalog import names
     from siskin.lake.engine import get_engine
-    from siskin.query.sql import run_sql, write_result
+    from siskin.query.export import check_output, export, format_table
+    from siskin.query.sql import query_errors, run_sql, silence_query_error_logs
     from siskin.spark.session import build_spark
 
+    check_output(args.format, args.out)
     settings = _settings(args)
     spark = build_spark(settings)
+    if not args.verbose:
+        silence_query_error_logs()
     df = run_sql(spark, get_engine(settings.delta.engine), settings.lake_uri, args.query)
-    text = write_result(df, args.format, args.out, args.limit)
-    if text is not None:
-        print(text)
-    else:
-        print(f"wrote {args.out}")
+    with query_errors(list(names())):
+        if args.format == "table":
+            print(format_table(df, args.limit))
+            return 0
+        rows = export(df, args.format, args.out)
+    if args.out is not None:
+        print(f"wrote {rows} rows to {args.out}")
     return 0
 
 
@@ -326,9 +346,15 @@ def build_parser() -> argparse.ArgumentParser:
         "sql", help="SQL over the lake tables (bronze.alerts, silver.alerts, gold.objects, ...)"
     )
     p.add_argument("query")
-    p.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
-    p.add_argument("--out", type=Path)
-    p.add_argument("--limit", type=int, default=50, help="rows printed for --format table")
+    p.add_argument(
+        "--format",
+        choices=["table", "csv", "json", "parquet"],
+        default="table",
+        help="table: a preview of --limit rows; csv, json (lines): the whole result to --out or "
+        "standard output; parquet: the whole result to --out",
+    )
+    p.add_argument("--out", type=Path, help="file to write (csv, json, parquet)")
+    p.add_argument("--limit", type=_non_negative_int, default=50, help="rows printed for --format table")
     p.set_defaults(func=cmd_sql)
 
     p = sub.add_parser("status", help="per table: version, rows, last commit, last batch, lag")
@@ -391,8 +417,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(message: str, verbose: bool) -> None:
+    """A user-facing error: one line on stderr (the whole message and traceback with -v)."""
+    lines = [line for line in message.strip().splitlines() if line.strip()] or ["unknown error"]
+    if verbose:
+        import traceback
+
+        traceback.print_exc()
+        print(f"siskin: error: {message.strip()}", file=sys.stderr)
+        return
+    more = " (run with -v for details)" if len(lines) > 1 else ""
+    print(f"siskin: error: {lines[0].strip()}{more}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `siskin` command."""
+    """The `siskin` command: its exit status (0 only when the command's work succeeded).
+
+    Errors a user can act on (SiskinError: bad settings, a bad query, a held lease...) print one line
+    on stderr and exit 2; usage errors exit 2 from argparse; anything else is a bug and shows its traceback.
+    Called without `argv` (the `siskin` script, `python -m siskin.cli.main`) it is the process's entry
+    point and ends the process with that status (`siskin.cli.process_exit`); with `argv` (tests, jobs/)
+    it returns it and leaves the process, and its Spark session, running.
+    """
+    if argv is not None:
+        return run_command(argv)
+    from siskin.cli.process_exit import end_process
+
+    try:
+        status = run_command(argv)
+    except SystemExit as exc:  # argparse's usage errors and --help
+        status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except BaseException:  # a bug: its traceback, then the same orderly end
+        import traceback
+
+        traceback.print_exc()
+        status = 1
+    end_process(status)
+
+
+def run_command(argv: list[str] | None = None) -> int:
+    """Parse the arguments, run the command, and turn user errors into one line and a status."""
     args = build_parser().parse_args(argv)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     logging.basicConfig(
@@ -403,8 +467,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except SiskinError as exc:
-        print(f"siskin: error: {exc}", file=sys.stderr)
+        _fail(str(exc), args.verbose)
         return 2
+    except KeyboardInterrupt:
+        print("siskin: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`siskin sql ... | head`): stop quietly, as a SIGPIPE would.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

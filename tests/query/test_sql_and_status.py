@@ -9,22 +9,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from siskin.cli.main import main
-from siskin.config import Settings
-
-
-@pytest.fixture(scope="module")
-def small_lake(spark_session, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: ANN001
-    from siskin.pipeline.lakehouse import Lakehouse
-    from siskin.simulate.run import write_to_dir
-    from siskin.simulate.ztf import simulate_night_records
-
-    root = tmp_path_factory.mktemp("sql")
-    write_to_dir(simulate_night_records(20261124, n_alerts=60, seed=1), root / "in", night=20261124)
-    house = Lakehouse(Settings(lake=root / "lake"), spark_session)
-    house.ensure_tables()
-    house.start_bronze_files([str(root / "in")], available_now=True).awaitTermination()
-    house.run_downstream_available_now()
-    return root / "lake"
 
 
 def test_sql_prints_a_table(small_lake: Path, capsys: pytest.CaptureFixture[str]) -> None:
