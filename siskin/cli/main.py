@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from siskin.config import Settings, load_settings
 from siskin.errors import SiskinError
@@ -436,11 +437,20 @@ def main(argv: list[str] | None = None) -> int:
     Errors a user can act on (SiskinError: bad settings, a bad query, a held lease...) print one line
     on stderr and exit 2; usage errors exit 2 from argparse; anything else is a bug and shows its traceback.
     Called without `argv` (the `siskin` script, `python -m siskin.cli.main`) it is the process's entry
-    point and ends the process with that status (`siskin.cli.process_exit`); with `argv` (tests, jobs/)
-    it returns it and leaves the process, and its Spark session, running.
+    point and ends the process with that status (`run_process`); with `argv` (tests) it returns the
+    status and leaves the process, and its Spark session, running.
     """
-    if argv is not None:
-        return run_command(argv)
+    if argv is None:
+        run_process()
+    return run_command(argv)
+
+
+def run_process(argv: list[str] | None = None) -> NoReturn:
+    """Run the command as this process's whole job, then end the process with its status, in order.
+
+    For entry points (`siskin`, `jobs/*.py`): see `siskin.cli.process_exit` for why the process does
+    not leave its end to the interpreter's teardown.
+    """
     from siskin.cli.process_exit import end_process
 
     try:
