@@ -24,9 +24,12 @@ import atexit
 import logging
 import os
 import sys
+import threading
 from typing import NoReturn
 
 log = logging.getLogger(__name__)
+
+GRACE_S = 120.0  # the longest the orderly part may take before the process exits regardless
 
 
 def stop_spark() -> None:
@@ -45,6 +48,11 @@ def stop_spark() -> None:
         log.debug("stopping Spark failed: %s", exc)
 
 
+def _exit_now(status: int) -> None:
+    _flush()
+    os._exit(status)
+
+
 def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -53,8 +61,14 @@ def _flush() -> None:
             pass
 
 
-def end_process(status: int) -> NoReturn:
-    """Stop Spark, run `atexit` handlers, flush stdout/stderr, and exit with `status` (see module doc)."""
+def end_process(status: int, *, grace_s: float = GRACE_S) -> NoReturn:
+    """Stop Spark, run `atexit` handlers, flush stdout/stderr, and exit with `status` (see module doc).
+
+    A watchdog exits with `status` anyway after `grace_s`, should stopping Spark hang.
+    """
+    watchdog = threading.Timer(grace_s, _exit_now, [status])
+    watchdog.daemon = True
+    watchdog.start()
     try:
         stop_spark()
         _flush()

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -102,3 +103,20 @@ def test_ingest_files_exits_0_every_time(ztf_alert_dir: Path, tmp_path: Path) ->
         assert done.returncode == 0, (run, done.returncode, done.stderr[-3000:])
         assert "total: bronze 7, silver 115" in done.stdout, done.stdout
         assert "terminate called" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_end_process_runs_atexit_handlers_and_a_stuck_one_cannot_keep_the_process_alive() -> None:
+    script = textwrap.dedent(
+        """
+        import atexit, time
+        from siskin.cli.process_exit import end_process
+
+        atexit.register(time.sleep, 3600)  # registered first, runs last: stuck
+        atexit.register(print, "atexit ran")
+        end_process(5, grace_s=2)
+        """
+    )
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=ENV)
+    assert (done.returncode, done.stdout) == (5, "atexit ran\n"), done.stderr[-2000:]
+    assert time.monotonic() - started < 30
