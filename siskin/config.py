@@ -163,7 +163,7 @@ class GoldSettings(_Section):
 
 
 class MaintainSettings(_Section):
-    """Compaction, retention and log upkeep (`siskin maintain`), and the bounds that keep per-batch costs flat.
+    """Compaction, retention and log upkeep (`siskin maintain`), and the bounds keeping per-batch costs flat.
 
     `retention_hours` must exceed both the longest micro-batch (its files exist before its commit) and
     the longest a stream may lag behind (it reads files that compaction has since replaced).
@@ -173,7 +173,7 @@ class MaintainSettings(_Section):
     min_retention_hours: float = Field(default=1.0, ge=0.0)  # shorter retention needs --force
     target_file_mb: int = Field(default=128, ge=1)
     checkpoint_interval: int = Field(default=100, ge=1)  # Delta log checkpoint every N commits
-    log_retention_days: int = Field(default=30, ge=1)  # older log entries go after a checkpoint
+    log_retention_days: int = Field(default=7, ge=1)  # log entries older go (after a checkpoint): as VACUUM
     ops_compact_every: int = Field(default=100, ge=1)  # ops.batches: compacted once it holds this many files
     dedup_nights: int = Field(default=3, ge=1)  # silver dedup: nights of keys kept in memory
 

@@ -16,7 +16,8 @@ tasks) depends only on the batch and is left out: the silver files are written b
 - metadata: a table grown to `--versions` commits (checkpoints every `maintain.checkpoint_interval`):
   a cold load with and without checkpoints, the incremental "already committed?" check, the streaming
   source's latest offset after a new commit, and one commit; and the check done the old way (a full load).
-Prints one JSON object. Timings on a shared machine are noisy: the JSON holds every batch.
+All lakes are pre-filled first, then the batches run round robin over them, so a change in the
+machine's load hits every size alike. Prints one JSON object (every batch's seconds are in it).
 """
 
 from __future__ import annotations
@@ -225,31 +226,36 @@ def _stage_run(stage: Any, output: Any, batch_id: int) -> float:
     return time.perf_counter() - started
 
 
-def bench_gold(settings: Settings, n_objects: int, *, alerts: int, batches: int, seed: int) -> dict[str, Any]:
-    """Gold micro-batch seconds on a gold table pre-filled with `n_objects` objects."""
+@dataclass
+class Runner:
+    """One layer on one pre-filled lake: `step(b)` runs micro-batch `b` and returns its seconds."""
+
+    prefill: dict[str, Any]
+    step: Callable[[int], float]
+    notes: dict[str, list[int]] = field(default_factory=dict)
+
+
+def gold_runner(settings: Settings, n_objects: int, *, alerts: int, seed: int) -> Runner:
+    """Gold micro-batches on a gold table pre-filled with `n_objects` objects."""
     from siskin.gold.batch import GoldStage
     from siskin.gold.merge import GOLD
     from siskin.lake.catalog import table
     from siskin.pipeline.stage import BatchOutput
 
     uri = table(GOLD).path(settings.lake_uri)
-    prefill = prefill_gold(uri, n_objects, seed=seed)
     stage = GoldStage(settings, "bench-gold", query="gold")
     rng = np.random.default_rng(seed + 7)
-    seconds, updated = [], []
-    for b in range(batches + 1):  # the first batch also pays one-time start-up costs: reported apart
+    existing: list[int] = []
+
+    def step(b: int) -> float:
         frame = visit_alerts(uri, alerts, rng, b)
-        updated.append(int(frame.attrs["existing"]))
+        existing.append(int(frame.attrs["existing"]))
         output = BatchOutput(
             rows={GOLD: frame}, input_rows=len(frame), output_rows=frame["objectId"].nunique(), nights=[NIGHT]
         )
-        seconds.append(_stage_run(stage, output, b))
-    return {
-        "prefill": prefill,
-        "existing_objects_per_batch": updated,
-        "first_batch_s": round(seconds[0], 3),
-        **_spread(seconds[1:]),
-    }
+        return _stage_run(stage, output, b)
+
+    return Runner(prefill_gold(uri, n_objects, seed=seed), step, {"existing_objects_per_batch": existing})
 
 
 def _silver_rows(candids: np.ndarray, seed: int) -> pa.Table:
@@ -309,10 +315,8 @@ def _silver_batch_files(
     return written
 
 
-def bench_silver(
-    settings: Settings, n_alerts: int, *, alerts: int, batches: int, seed: int
-) -> dict[str, Any]:
-    """Silver micro-batch seconds on a silver table pre-filled with `n_alerts` alerts of the same night."""
+def silver_runner(settings: Settings, n_alerts: int, *, alerts: int, seed: int) -> Runner:
+    """Silver micro-batches on a silver table pre-filled with `n_alerts` alerts of the same night."""
     from siskin.lake.catalog import table
     from siskin.silver.batch import SilverStage
 
@@ -320,14 +324,15 @@ def bench_silver(
     prefill = prefill_silver(uri, n_alerts, seed=seed)
     stage = SilverStage(settings, "bench-silver", query="silver")
     rng = np.random.default_rng(seed + 11)
-    seconds = []
-    for b in range(batches + 1):
+
+    def step(b: int) -> float:
         written = _silver_batch_files(uri, n_alerts, alerts, b, rng)
         started = time.perf_counter()
         with mock.patch("siskin.silver.batch.write_in_tasks", return_value=written):
             stage(None, b)  # type: ignore[arg-type]
-        seconds.append(time.perf_counter() - started)
-    return {"prefill": prefill, "first_batch_s": round(seconds[0], 3), **_spread(seconds[1:])}
+        return time.perf_counter() - started
+
+    return Runner(prefill, step)
 
 
 @dataclass
@@ -435,23 +440,33 @@ def run_scale_benchmark(
     note = say or (lambda _: None)
     root = Path(work_dir or tempfile.mkdtemp(prefix="siskin-bench-scale-"))
     result: dict[str, Any] = {"alerts_per_batch": alerts, "batches": batches, "gold": {}, "silver": {}}
+    makers = {"gold": gold_runner, "silver": silver_runner}
     try:
+        runners: dict[tuple[str, int], Runner] = {}
         for n in sizes:
-            lake = root / f"lake_{n}"
-            run = settings.with_overrides(lake=str(lake))
-            note(f"gold: pre-filling {n:,} objects ...")
-            result["gold"][str(n)] = bench_gold(run, n, alerts=alerts, batches=batches, seed=n % 9973)
-            note(f"gold at {n:,}: median {result['gold'][str(n)]['median_s']} s")
-            note(f"silver: pre-filling {n:,} alerts ...")
-            result["silver"][str(n)] = bench_silver(run, n, alerts=alerts, batches=batches, seed=n % 9973)
-            note(f"silver at {n:,}: median {result['silver'][str(n)]['median_s']} s")
-            if not keep:
-                shutil.rmtree(lake, ignore_errors=True)
+            run = settings.with_overrides(lake=str(root / f"lake_{n}"))
+            for layer, make in makers.items():
+                note(f"{layer}: pre-filling {n:,} ...")
+                runners[layer, n] = make(run, n, alerts=alerts, seed=n % 9973)
+        # round robin over the lakes, so a change in the machine's load hits every size alike
+        seconds: dict[tuple[str, int], list[float]] = {key: [] for key in runners}
+        for b in range(batches + 1):  # batch 0 also pays one-time start-up costs: reported apart
+            for key, runner in runners.items():
+                seconds[key].append(runner.step(b))
+            note(f"round {b} done")
+        for (layer, n), runner in runners.items():
+            times = seconds[layer, n]
+            result[layer][str(n)] = {
+                "prefill": runner.prefill,
+                **runner.notes,
+                "first_batch_s": round(times[0], 3),
+                **_spread(times[1:]),
+            }
         if len(sizes) > 1:
             lo, hi = str(min(sizes)), str(max(sizes))
             result["ratio_largest_to_smallest"] = {
                 layer: round(result[layer][hi]["median_s"] / result[layer][lo]["median_s"], 2)
-                for layer in ("gold", "silver")
+                for layer in makers
             }
         if versions:
             note(f"metadata: growing a table to {versions:,} versions ...")

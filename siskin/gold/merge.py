@@ -28,8 +28,10 @@ def _cell_filter(cells: np.ndarray | None) -> list[tuple[str, str, list[str]]] |
     return None if cells is None else [("bucket", "in", [str(int(c)) for c in cells])]
 
 
-def read_objects(gold_uri: str, keys: pd.DataFrame, cells: np.ndarray | None) -> pd.DataFrame:
-    """The current gold rows of these (survey, objectId) keys, reading only the files of `cells`.
+def read_objects(
+    gold_uri: str, keys: pd.DataFrame, cells: np.ndarray | None, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """The current gold rows (or `columns`) of these (survey, objectId) keys, from the files of `cells` only.
 
     `cells=None` reads every cell (only for callers without alert positions).
     """
@@ -39,7 +41,7 @@ def read_objects(gold_uri: str, keys: pd.DataFrame, cells: np.ndarray | None) ->
     if table is None or keys.empty or (cells is not None and len(cells) == 0):
         return gold_schema().empty_table().to_pandas()
     ids = pa.array(pd.unique(keys["objectId"].astype(str)), pa.string())
-    data = table.to_pyarrow_dataset(file_pruning_predicate=_cell_filter(cells)).to_table()
+    data = table.to_pyarrow_dataset(file_pruning_predicate=_cell_filter(cells)).to_table(columns=columns)
     data = data.filter(pc.is_in(data.column("objectId").cast(pa.string()), value_set=ids))
     frame = data.to_pandas()
     if frame.empty:
@@ -84,7 +86,7 @@ def _merge(
     from deltalake import CommitProperties, Transaction
 
     from siskin.lake.catalog import table
-    from siskin.lake.transactions import committed_version, ensure_table, retry_conflicts
+    from siskin.lake.transactions import STREAM_COMMIT_HOOKS, committed_version, ensure_table, retry_conflicts
 
     spec = table(GOLD)
     props = CommitProperties(
@@ -100,7 +102,12 @@ def _merge(
             return False
         (
             delta.merge(
-                rows, predicate=predicate, source_alias="s", target_alias="t", commit_properties=props
+                rows,
+                predicate=predicate,
+                source_alias="s",
+                target_alias="t",
+                commit_properties=props,
+                post_commithook_properties=STREAM_COMMIT_HOOKS,
             )
             .when_matched_update_all()
             .when_not_matched_insert_all()
@@ -137,7 +144,7 @@ def merge_objects(
         cells = cells_near(ra, dec)
     else:
         cells = None
-    current = read_objects(gold_uri, frame[KEYS], cells)
+    current = read_objects(gold_uri, frame[KEYS], cells, columns=[*KEYS, "bucket"])
     frame["bucket"] = place(frame, current, positions)
     return _merge(gold_uri, to_gold_table(frame), cells, app_id, version, metadata or {})
 

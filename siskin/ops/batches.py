@@ -115,7 +115,7 @@ def compact_if_due(uri: str, max_files: int) -> bool:
     from deltalake.transaction import AddAction, RemoveAction
 
     from siskin.lake.parquet_files import filesystem_for, write_data_files
-    from siskin.lake.transactions import current_table
+    from siskin.lake.transactions import STREAM_COMMIT_HOOKS, current_table
 
     table = current_table(uri)
     if table is None:
@@ -139,6 +139,7 @@ def compact_if_due(uri: str, max_files: int) -> bool:
             mode="append",
             schema=pa.schema(table.schema().to_arrow()),
             commit_properties=CommitProperties(custom_metadata={"siskin.maintain": "compact"}),
+            post_commithook_properties=STREAM_COMMIT_HOOKS,
         )
     except CommitFailedError as exc:
         log.info("ops.batches compaction skipped (another writer compacted first): %s", exc)
