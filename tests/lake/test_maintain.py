@@ -180,3 +180,25 @@ def test_maintain_while_writers_commit_changes_no_row(settings: Settings) -> Non
     _check_gold(settings, sent)
     ops = DeltaTable(table("ops.batches").path(settings.lake_uri)).to_pandas()
     assert sorted(ops["batch_id"]) == list(range(16))
+
+
+def test_maintain_drops_log_entries_past_the_log_retention(settings: Settings) -> None:
+    import os
+
+    from siskin.lake.transactions import ensure_table
+
+    spec = table("silver.alerts")
+    uri = spec.path(settings.lake_uri)
+    ensure_table(uri, spec.arrow_schema(), spec.partition_by, configuration={"delta.checkpointInterval": "5"})
+    for b in range(12):
+        _silver_batch(settings, b, NIGHTS[0], n=5)
+    log = Path(uri) / "_delta_log"
+    old = time.time() - 10 * 86400  # ten days ago: past the 7-day log retention
+    for name in os.listdir(log):
+        if name[:20].isdigit() and int(name[:20]) <= 5:  # versions 0-5, with the checkpoint at 4
+            os.utime(log / name, (old, old))
+    maintain(settings, names=["silver.alerts"], do_vacuum=False)
+    versions = {int(n[:20]) for n in os.listdir(log) if n.endswith(".json")}
+    assert min(versions) == 4 and "00000000000000000004.checkpoint.parquet" in os.listdir(log)
+    delta = DeltaTable(uri)
+    assert delta.transaction_version("silver") == 11 and len(delta.to_pandas(columns=["candid"])) == 60
