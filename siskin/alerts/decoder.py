@@ -38,6 +38,9 @@ __all__ = [
     "silver_alert_schema",
 ]
 
+# Past this many records lost after a corrupt one in a block, the rest get one summary reject row.
+MAX_LOST_RECORD_ROWS = 1000
+
 REJECT_SCHEMA = pa.schema(
     [
         pa.field("_row", pa.int32(), nullable=False),
@@ -168,6 +171,15 @@ def _frame(row: int, unpacked: Unpacked, group: _Group, rejects: _Rejects) -> No
             if block:
                 rejects.add(row, "corrupt_avro", f"a block declares 0 records but holds {len(block)} bytes")
             continue
+        if count > len(block):  # every record takes at least one byte: the count is corrupt
+            rejects.add(
+                row,
+                "corrupt_avro",
+                f"a block declares {count} records but holds only {len(block)} bytes",
+                index,
+            )
+            index += count
+            continue
         try:
             framer.split(block, count)
         except FrameError as exc:
@@ -182,9 +194,18 @@ def _frame(row: int, unpacked: Unpacked, group: _Group, rejects: _Rejects) -> No
             keep = exc.index if exc.index < count else 0
             if keep:
                 group.add(row, index, keep, block[: exc.ends[keep - 1]])
-            for k in range(keep, count):
+            lost_rows = min(count, keep + MAX_LOST_RECORD_ROWS)
+            for k in range(keep, lost_rows):
                 reason = str(exc) if k == keep else f"record lost: it follows corrupt record {index + keep}"
                 rejects.add(row, "corrupt_avro", reason, index + k)
+            if lost_rows < count:  # one row for the rest: a hostile count must not cost one row per record
+                rejects.add(
+                    row,
+                    "corrupt_avro",
+                    f"records {index + lost_rows}..{index + count - 1} lost: they follow corrupt record "
+                    f"{index + keep}",
+                    index + lost_rows,
+                )
         else:
             group.add(row, index, count, block)
         index += count

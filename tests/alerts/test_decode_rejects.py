@@ -343,3 +343,31 @@ def test_a_null_top_level_candid_is_recovered_and_a_missing_one_everywhere_is_re
         "ZTF23nocandid",
     )
     assert "candid is missing" in reject["reason"] and reject["candid"] is None
+
+
+def test_a_hostile_record_count_costs_one_reject_not_one_per_declared_record(good_402: bytes) -> None:
+    import time
+
+    block = _first_block(good_402)
+    started = time.monotonic()
+    result = decode_payloads(pa.array([_with_block(good_402, 2**40, block), good_402]), SETTINGS)
+    assert time.monotonic() - started < 10
+    assert result.alerts.num_rows == 1  # the good payload after it
+    rows = result.rejects.to_pylist()
+    assert [(r["reason_code"], r["alert_index"]) for r in rows] == [("corrupt_avro", 0)]
+    assert "declares 1099511627776 records" in rows[0]["reason"]
+
+
+def test_records_lost_after_a_corrupt_one_are_summarised_past_a_bound(
+    real_402_record: dict[str, Any], schema_402: dict[str, Any], good_402: bytes
+) -> None:
+    from siskin.alerts.decoder import MAX_LOST_RECORD_ROWS
+
+    count = MAX_LOST_RECORD_ROWS + 500
+    block = datum(real_402_record, schema_402) + _bad_union_index(real_402_record, schema_402) + bytes(count)
+    result = decode_payloads(pa.array([_with_block(good_402, count, block)]), SETTINGS)
+    assert result.alerts.num_rows == 1
+    indexes = result.rejects.column("alert_index").to_pylist()
+    assert indexes == list(range(1, MAX_LOST_RECORD_ROWS + 2))  # one row each, then one for the rest
+    summary = result.rejects.column("reason")[-1].as_py()
+    assert f"records {MAX_LOST_RECORD_ROWS + 1}..{count - 1} lost" in summary
