@@ -5,7 +5,7 @@ Thin entry point: the logic lives in the `siskin` package. Same as `siskin run b
 
 import sys
 
-from siskin.cli.main import main
+from siskin.cli.main import run_process
 
 if __name__ == "__main__":
-    sys.exit(main(["run", "bronze-kafka", *sys.argv[1:]]))
+    run_process(["run", "bronze-kafka", *sys.argv[1:]])

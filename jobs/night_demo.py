@@ -5,7 +5,7 @@ Same as `siskin demo`; see the README's first command.
 
 import sys
 
-from siskin.cli.main import main
+from siskin.cli.main import run_process
 
 if __name__ == "__main__":
-    sys.exit(main(["demo", *sys.argv[1:]]))
+    run_process(["demo", *sys.argv[1:]])

@@ -194,6 +194,11 @@ def replay_night(house: Lakehouse, night: int) -> ReplayReport:
     house.ensure_tables()
     journal = _read_journal(lake, night)
     resumed = journal is not None
+    if journal is None and _count(house.path("bronze.alerts"), night) == 0:
+        from siskin.errors import SiskinError
+
+        house.release()
+        raise SiskinError(f"bronze holds no input for night {night}: nothing to replay (nights are YYYYMMDD)")
     if journal is None:
         house.run_downstream_available_now()  # gold must have folded everything silver holds
         objects, silver_before = _night_objects(house, night)

@@ -144,3 +144,12 @@ def test_a_replay_killed_midway_completes_when_rerun(lakes) -> None:  # noqa: AN
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert unfinished_replays(lake) == []
     assert_same_lakes(lake, fresh.settings.lake_uri)
+
+
+def test_replaying_a_night_bronze_does_not_hold_is_an_error(lakes) -> None:  # noqa: ANN001
+    from siskin.errors import SiskinError
+    from siskin.ops.replay import replay_night
+
+    replayed, _ = lakes
+    with pytest.raises(SiskinError, match="no input for night 19000101"):
+        replay_night(replayed, 19000101)
