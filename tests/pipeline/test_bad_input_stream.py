@@ -40,12 +40,13 @@ def bad_corpus(good: bytes) -> dict[str, bytes]:
     inf_ra = copy.deepcopy(record)
     inf_ra["candidate"]["ra"] = math.inf
     inf_ra["candid"] += 3
-    nullable = copy.deepcopy(schema)
-    for f in nullable["fields"]:
-        if f["name"] == "candid":
-            f["type"] = ["null", "long"]
+    nullable = copy.deepcopy(schema)  # both copies of candid nullable: top level and candidate.candid
+    next(f for f in nullable["fields"] if f["name"] == "candid")["type"] = ["null", "long"]
+    candidate = next(f for f in nullable["fields"] if f["name"] == "candidate")["type"]
+    next(f for f in candidate["fields"] if f["name"] == "candid")["type"] = ["null", "long"]
     no_candid = copy.deepcopy(record)
-    no_candid["candid"] = None
+    no_candid["candid"] = None  # nowhere (a top-level null alone is recovered from candidate.candid)
+    no_candid["candidate"]["candid"] = None
     other = {
         "type": "record",
         "name": "weather",
