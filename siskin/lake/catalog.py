@@ -14,6 +14,7 @@ which must not be imported just to learn a table's path.
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
@@ -105,6 +106,8 @@ class ViewSpec:
 _TABLES: dict[str, TableSpec] = {}
 _VIEWS: dict[str, ViewSpec] = {}
 _loaded: list[bool] = []
+_loading: list[bool] = []
+_LOCK = threading.RLock()
 
 
 def register(spec: TableSpec) -> TableSpec:
@@ -123,13 +126,21 @@ def register_view(spec: ViewSpec) -> ViewSpec:
 
 
 def _load() -> None:
+    """Declare the survey and provider tables once; other threads wait until the catalog is whole."""
     if _loaded:
         return
-    _loaded.append(True)
-    for loader in _CORE_LOADERS:
-        loader()
-    for module in PROVIDERS:
-        importlib.import_module(module)
+    with _LOCK:
+        if _loaded or _loading:  # loaded meanwhile, or a provider of this thread asking while loading
+            return
+        _loading.append(True)
+        try:
+            for loader in _CORE_LOADERS:
+                loader()
+            for module in PROVIDERS:
+                importlib.import_module(module)
+        finally:
+            _loading.clear()
+        _loaded.append(True)
 
 
 def tables(*, layer: str | None = None, writer: str | None = None) -> list[TableSpec]:

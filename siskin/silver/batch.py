@@ -49,7 +49,10 @@ class SilverStage(Stage):
         self.keyed = [spec for spec in self.outputs if spec.survey is not None]
         self._fresh: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.seen = {
-            spec.name: SeenCandids(spec.path(self.settings.lake_uri), spec.key[0]) for spec in self.keyed
+            spec.name: SeenCandids(
+                spec.path(self.settings.lake_uri), spec.key[0], max_nights=self.settings.maintain.dedup_nights
+            )
+            for spec in self.keyed
         }
 
     def _targets(self) -> dict[str, Target]:
