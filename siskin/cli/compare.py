@@ -53,7 +53,7 @@ def _as_json(result: Any) -> dict[str, Any]:
     }
 
 
-def add_parser(sub: Any) -> None:
+def add_commands(sub: Any) -> None:
     """Register `compare` and its `fink` subcommand on the main parser's subcommands."""
     compare = sub.add_parser("compare", help="agreement of Siskin's science modules with a peer broker")
     peers = compare.add_subparsers(dest="peer", required=True)

@@ -409,13 +409,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="allow a retention below maintain.min_retention_hours"
     )
     p.set_defaults(func=cmd_maintain)
-    from siskin.cli.compare import add_parser as add_compare_command
-
-    add_compare_command(sub)
-    from siskin.cli.xmatch import add_xmatch_commands
-
-    add_xmatch_commands(sub)
+    _add_command_modules(sub)
     return parser
+
+
+def _add_command_modules(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Commands living in their own module: every `siskin.cli.<name>` with an `add_commands(sub)`."""
+    import importlib
+    import pkgutil
+
+    import siskin.cli as package
+
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if info.name in ("main", "__main__"):
+            continue
+        module = importlib.import_module(f"siskin.cli.{info.name}")
+        add = getattr(module, "add_commands", None)
+        if callable(add):
+            add(sub)
 
 
 def _fail(message: str, verbose: bool) -> None:

@@ -83,7 +83,7 @@ def _bench_subparsers(sub: Any) -> Any:
     return actions[0] if actions else None
 
 
-def add_xmatch_commands(sub: Any) -> None:
+def add_commands(sub: Any) -> None:
     """Register `catalogs`, `xmatch` and `bench xmatch` on the `siskin` command's subparsers."""
     catalogs = sub.add_parser("catalogs", help="reference catalogs in the lake").add_subparsers(
         dest="catalogs", required=True

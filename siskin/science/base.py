@@ -12,12 +12,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from siskin.errors import SiskinError
+
+if TYPE_CHECKING:
+    from siskin.config import Settings
 
 
 class ScienceError(SiskinError):
@@ -60,6 +63,10 @@ class ScienceModule(ABC):
                 self.config = self.Config.model_validate(dict(config or {}))
             except ValidationError as exc:
                 raise ScienceError(f"{self.name}: invalid config: {exc}") from None
+
+    def bind(self, settings: Settings) -> None:
+        """Called once, where the module runs (a Spark task's worker), before `compute`: a module that
+        needs the deployment (the lake's catalog tables, a service URL) reads it here. Default: nothing."""
 
     @property
     def version_column(self) -> str:

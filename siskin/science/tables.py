@@ -1,73 +1,31 @@
-"""The catalog tables science outputs land in: one per survey, keyed like the survey's silver table.
+"""Where science outputs land: as columns of the survey's silver alerts table (silver = enriched alerts).
 
-A table's schema is its survey's keys, then every registered module's outputs and `<module>_version`
-column, in registration order: a new module (built-in or plugin) extends the table without an edit here.
+Every registered module (built-in or plugin) adds its outputs and a `<module>_version` column to the
+silver table it names, in registration order, after the decoded alert and before provenance: a new
+module extends the table without an edit here. Rows a module did not run on hold nulls there.
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-from siskin.lake.catalog import TableSpec, register
-
-ZTF_SCIENCE = "silver.ztf_science"
-RUBIN_SCIENCE = "silver.rubin_science"
-
-KEYS: dict[str, tuple[pa.Field, ...]] = {
-    ZTF_SCIENCE: (
-        pa.field("night", pa.int32(), nullable=False),
-        pa.field("objectId", pa.string(), nullable=False),
-        pa.field("candid", pa.int64(), nullable=False),
-    ),
-    RUBIN_SCIENCE: (
-        pa.field("night", pa.int32(), nullable=False),
-        pa.field("diaObjectId", pa.int64()),
-        pa.field("diaSourceId", pa.int64(), nullable=False),
-    ),
-}
+ZTF_ALERTS = "silver.alerts"
+RUBIN_ALERTS = "silver.rubin_alerts"
+SILVER_TABLES: dict[str, str] = {"ztf": ZTF_ALERTS, "rubin": RUBIN_ALERTS}
 
 
-def science_schema(table_name: str) -> pa.Schema:
-    """Keys of `table_name`, then the outputs and version column of every module landing there."""
+def module_fields(table_name: str) -> list[pa.Field]:
+    """The outputs and version column of every registered module landing in `table_name`."""
     from siskin.science.registry import available
 
-    fields = list(KEYS[table_name])
+    fields: list[pa.Field] = []
     for cls in available().values():
         if cls.table == table_name:
             fields += [pa.field(o.name, o.type) for o in cls.outputs]
             fields.append(pa.field(f"{cls.name}_version", pa.string()))
-    return pa.schema(fields)
+    return fields
 
 
-def ztf_science_schema() -> pa.Schema:
-    """Schema of `silver.ztf_science`."""
-    return science_schema(ZTF_SCIENCE)
-
-
-def rubin_science_schema() -> pa.Schema:
-    """Schema of `silver.rubin_science`."""
-    return science_schema(RUBIN_SCIENCE)
-
-
-register(
-    TableSpec(
-        name=ZTF_SCIENCE,
-        description="science module outputs per ZTF alert (roid, nalerthist, ...), with module versions",
-        schema="siskin.science.tables:ztf_science_schema",
-        partition_by=("night",),
-        key=("candid",),
-        writer="science",
-        survey="ztf",
-    )
-)
-register(
-    TableSpec(
-        name=RUBIN_SCIENCE,
-        description="science module outputs per Rubin diaSource, each with its module version",
-        schema="siskin.science.tables:rubin_science_schema",
-        partition_by=("night",),
-        key=("diaSourceId",),
-        writer="science",
-        survey="rubin",
-    )
-)
+def science_schema(table_name: str) -> pa.Schema:
+    """Only the science columns of `table_name` (what `siskin compare` and the stream produce)."""
+    return pa.schema(module_fields(table_name))

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from siskin.science.base import Output, ScienceModule
 from siskin.science.paths import input_column
 from siskin.science.registry import register
-from siskin.science.tables import ZTF_SCIENCE
+from siskin.science.tables import ZTF_ALERTS
 
 
 def valid_counts(lists: pa.Array) -> np.ndarray:
@@ -43,7 +43,7 @@ class NAlertHist(ScienceModule):
     name = "nalerthist"
     version = "1.0.0"
     survey = "ztf"
-    table = ZTF_SCIENCE
+    table = ZTF_ALERTS
     inputs = ("magpsf", "prv_candidates.magpsf")
     outputs = (
         Output(

@@ -34,7 +34,7 @@ from siskin.science.base import ModuleConfig, Output, ScienceModule
 from siskin.science.modules.nalerthist import detections
 from siskin.science.paths import input_column
 from siskin.science.registry import register
-from siskin.science.tables import RUBIN_SCIENCE, ZTF_SCIENCE
+from siskin.science.tables import RUBIN_ALERTS, ZTF_ALERTS
 
 ROID_OUTPUT = Output("roid", pa.int32(), "solar-system flag: 3 known, 2 candidate, 1 first detection, 0 not")
 
@@ -82,7 +82,7 @@ class Roid(ScienceModule):
     name = "roid"
     version = "1.0.0"
     survey = "ztf"
-    table = ZTF_SCIENCE
+    table = ZTF_ALERTS
     inputs = (
         "jd",
         "magpsf",
@@ -137,7 +137,7 @@ class RubinRoid(ScienceModule):
     name = "rubin_roid"
     version = "1.0.0"
     survey = "rubin"
-    table = RUBIN_SCIENCE
+    table = RUBIN_ALERTS
     inputs = ("ssObjectId", "ssSource.ssObjectId", "ssObject.ssObjectId", "diaObject.nDiaSources")
     outputs = (ROID_OUTPUT,)
     Config = RubinRoidConfig
