@@ -67,6 +67,7 @@ class ScienceModule(ABC):
     def bind(self, settings: Settings) -> None:
         """Called once, where the module runs (a Spark task's worker), before `compute`: a module that
         needs the deployment (the lake's catalog tables, a service URL) reads it here. Default: nothing."""
+        del settings
 
     @property
     def version_column(self) -> str:
