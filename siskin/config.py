@@ -228,6 +228,56 @@ class StreamSettings(_Section):
     watch_stable_seconds: float = Field(default=2.0, ge=0)
 
 
+class ExportClause(_Section):
+    """One declarative row condition of an export (`column op value`); clauses of a spec are ANDed."""
+
+    column: str
+    op: Literal["==", "!=", "<", "<=", ">", ">=", "in", "not_in", "is_null", "not_null"] = "=="
+    value: bool | int | float | str | list[bool | int | float | str] | None = None
+
+
+class ExportSpec(_Section):
+    """A nightly export to a collaborator: which rows and columns of which table, in which format, where.
+
+    Files land under `<exports.roots[root]>/<path or the spec's name>/night=<N>/`; `path` is relative and may
+    not leave its root (`..`, absolute paths and URIs are refused).
+    """
+
+    who: str
+    table: str = "silver.alerts"
+    where: list[ExportClause] = Field(default_factory=list)
+    columns: list[str] = Field(default_factory=list)  # empty: every column
+    format: Literal["parquet", "csv", "votable"] = "parquet"
+    root: str = "default"
+    path: str | None = None
+    night_column: str = "night"  # the column naming the night (gold.objects: last_night)
+
+
+class ExportSettings(_Section):
+    """Collaborator exports (`siskin export`): the allowed destination roots and the specs.
+
+    `roots` maps a name to a `file://` URI, a local path or an `s3://bucket/prefix`; `default` is
+    `<lake>/_exports` unless given.
+    """
+
+    roots: dict[str, str] = Field(default_factory=dict)
+    specs: dict[str, ExportSpec] = Field(default_factory=dict)
+    max_rows_per_file: int = Field(default=1_000_000, ge=1)
+
+
+class DataQualitySettings(_Section):
+    """Bounds of the nightly data-quality suites (`siskin quality`): ranges and tolerated fractions."""
+
+    magpsf_range: tuple[float, float] = (5.0, 30.0)
+    sigmapsf_range: tuple[float, float] = (0.0, 5.0)
+    fids: list[int] = Field(default_factory=lambda: [1, 2, 3])
+    min_quality_ok_fraction: float = Field(default=0.05, ge=0.0, le=1.0)
+    max_reject_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
+    volume_trailing_nights: int = Field(default=7, ge=1)
+    volume_ratio_range: tuple[float, float] = (0.2, 5.0)  # tonight / trailing median
+    taxonomy: str | None = None  # class list CSV (default: ../shared/data/taxonomy/fink_types.csv if present)
+
+
 class Settings(BaseSettings):
     """Everything configurable about a Siskin deployment."""
 
@@ -251,6 +301,8 @@ class Settings(BaseSettings):
     gold: GoldSettings = Field(default_factory=GoldSettings)
     maintain: MaintainSettings = Field(default_factory=MaintainSettings)
     science: ScienceSettings = Field(default_factory=ScienceSettings)
+    exports: ExportSettings = Field(default_factory=ExportSettings)
+    data_quality: DataQualitySettings = Field(default_factory=DataQualitySettings)
 
     @classmethod
     def settings_customise_sources(
