@@ -1,0 +1,1 @@
+"""Redistributed streams: which alerts go to whom (filters) and how they are sent (distribution)."""

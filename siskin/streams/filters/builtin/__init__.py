@@ -1,0 +1,1 @@
+"""Standard filters: every module here registers its filters with `@register` when imported."""

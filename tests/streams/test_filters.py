@@ -1,0 +1,182 @@
+"""Filters: each standard filter on synthetic silver rows, discovery, the declarative form, the contract."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "science"))
+from science_rows import ztf_rows  # noqa: E402
+
+from siskin.streams.filters import registry  # noqa: E402
+from siskin.streams.filters.base import Filter, FilterError  # noqa: E402
+from siskin.streams.filters.declarative import DeclarativeFilter  # noqa: E402
+
+
+def passed(name: str, rows: list[dict[str, Any]], config: dict[str, Any] | None = None) -> list[bool]:
+    """The mask of the named built-in filter over synthetic ZTF rows, as Python booleans."""
+    (f,) = registry.build([name], survey="ztf", configs={name: config} if config else None)
+    return f.mask(with_columns(ztf_rows(rows), rows)).to_pylist()
+
+
+def with_columns(table: pa.Table, rows: list[dict[str, Any]]) -> pa.Table:
+    """Append the science outputs the rows give that silver lacks, typed as the modules type them."""
+    types = {
+        "roid": pa.int32(),
+        "nalerthist": pa.int32(),
+        "mulens": pa.float64(),
+        "rf_snia_vs_nonia": pa.float64(),
+        "snn_snia_vs_nonia": pa.float64(),
+        "snn_sn_vs_all": pa.float64(),
+        "rf_kn_vs_nonkn": pa.float64(),
+        "anomaly_score": pa.float64(),
+        "cdsxmatch": pa.string(),
+        "vsx": pa.string(),
+        "gcvs": pa.string(),
+        "finkclass": pa.string(),
+    }
+    for name, dtype in types.items():
+        if any(name in r for r in rows) and name not in table.column_names:
+            table = table.append_column(name, pa.array([r.get(name) for r in rows], dtype))
+    return table
+
+
+REAL = {"isdiffpos": "t", "drb": 0.9}
+
+
+def test_bright_transients() -> None:
+    rows = [
+        REAL | {"magpsf": 18.5},
+        REAL | {"magpsf": 19.0},  # not brighter than 19
+        REAL | {"magpsf": 18.5, "isdiffpos": "f"},  # fading against the reference
+        REAL | {"magpsf": 18.5, "drb": 0.1},  # bogus
+        REAL | {"magpsf": None},
+    ]
+    assert passed("bright_transients", rows) == [True, False, False, False, False]
+    assert passed("bright_transients", rows, {"max_mag": 19.5}) == [True, True, False, False, False]
+
+
+def test_new_objects() -> None:
+    rows = [
+        REAL | {"ndethist": 1},
+        REAL | {"ndethist": 2},
+        REAL | {"ndethist": 1, "drb": 0.2},
+        {"ndethist": 1},
+    ]
+    assert passed("new_objects", rows) == [True, False, False, False]
+
+
+def test_registry_lists_and_builds_the_standard_filters() -> None:
+    names = set(registry.available("ztf"))
+    assert {"bright_transients", "new_objects"} <= names
+    built = registry.build(None, survey="ztf")
+    assert {f.name for f in built} == names
+    for f in built:
+        assert f.version and f.description and f.inputs and f.survey == "ztf"
+    with pytest.raises(FilterError, match="unknown filters"):
+        registry.build(["nope"], survey="ztf")
+    with pytest.raises(FilterError, match="invalid config"):
+        registry.build(["bright_transients"], configs={"bright_transients": {"max_magg": 18}})
+
+
+def test_register_a_plugin_filter() -> None:
+    class Odd(Filter):
+        name = "test_odd_candid"
+        description = "odd candids"
+        version = "0.1"
+        survey = "ztf"
+        inputs = ("candid",)
+
+        def keep(self, batch: pa.Table) -> pa.Array:
+            import pyarrow.compute as pc
+
+            return pc.equal(pc.bit_wise_and(self.column(batch, "candid"), 1), 1)
+
+    registry.register(Odd)
+    try:
+        (f,) = registry.build(["test_odd_candid"], survey="ztf")
+        assert f.mask(ztf_rows([{}, {}, {}])).to_pylist() == [False, True, False]  # candid 1000, 1001, 1002
+        with pytest.raises(FilterError, match="taken"):
+
+            class Again(Odd):
+                pass
+
+            registry.register(Again)
+    finally:
+        registry._FILTERS.pop("test_odd_candid", None)
+
+
+def test_missing_inputs_are_named() -> None:
+    (f,) = registry.build(["bright_transients"], survey="ztf")
+    table = ztf_rows([REAL | {"magpsf": 18.0}]).drop_columns(["drb"])
+    assert f.missing(table.schema) == ["drb"]
+    with pytest.raises(FilterError, match="drb"):
+        f.mask(table)
+
+
+DECLARATIVE = {
+    "name": "bright_red",
+    "description": "r-band alerts brighter than 18, real or unscored",
+    "survey": "ztf",
+    "where": {
+        "all": [
+            {"column": "magpsf", "op": "<", "value": 18},
+            {"column": "fid", "op": "in", "value": [2]},
+            {"any": [{"column": "drb", "op": ">", "value": 0.8}, {"column": "drb", "op": "is_null"}]},
+            {"not": {"column": "objectId", "op": "startswith", "value": "ZTF26aaaa0003"}},
+        ]
+    },
+}
+
+
+def test_declarative_filter() -> None:
+    rows = [
+        {"magpsf": 17.0, "fid": 2, "drb": 0.9},
+        {"magpsf": 17.0, "fid": 1, "drb": 0.9},  # g band
+        {"magpsf": 18.5, "fid": 2, "drb": 0.9},  # too faint
+        {"magpsf": 17.0, "fid": 2, "drb": 0.9},  # objectId ZTF26aaaa0003: excluded by the not
+        {"magpsf": 17.0, "fid": 2},  # no drb: passes by the any
+        {"magpsf": 17.0, "fid": 2, "drb": 0.5},
+        {"fid": 2, "drb": 0.9},  # null magnitude never passes
+    ]
+    (f,) = registry.build([], survey="ztf", declared=[DECLARATIVE])
+    assert isinstance(f, DeclarativeFilter)
+    assert (f.name, f.version, f.survey) == ("bright_red", "1", "ztf")
+    assert f.inputs == ("drb", "fid", "magpsf", "objectId")
+    assert f.mask(ztf_rows(rows)).to_pylist() == [True, False, False, False, True, False, False]
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "magpsf < 19",  # a string is not an expression
+        "__import__('os').system('touch /tmp/pwned')",
+        {"column": "__import__('os').system('id')", "op": "<", "value": 19},
+        {"column": "magpsf", "op": "lambda: 1", "value": 19},
+        {"column": "magpsf", "op": "<", "value": 19, "code": "exec('1')"},
+        {"column": "magpsf", "op": "<", "value": [19, 20]},
+        {"column": "magpsf", "op": "in", "value": []},
+        {"all": []},
+    ],
+)
+def test_declarative_filter_refuses_hostile_or_malformed_specs(where: Any, monkeypatch: Any) -> None:
+    import builtins
+
+    def forbidden(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("eval/exec reached")
+
+    monkeypatch.setattr(builtins, "eval", forbidden)
+    monkeypatch.setattr(builtins, "exec", forbidden)
+    with pytest.raises(FilterError):
+        DeclarativeFilter.from_spec(DECLARATIVE | {"where": where})
+
+
+def test_declarative_type_mismatch_is_a_filter_error() -> None:
+    spec = DECLARATIVE | {"where": {"column": "magpsf", "op": "<", "value": "bright"}}
+    f = DeclarativeFilter.from_spec(spec)
+    with pytest.raises(FilterError, match="type"):
+        f.mask(ztf_rows([{"magpsf": 17.0}]))
