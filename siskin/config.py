@@ -278,6 +278,31 @@ class DataQualitySettings(_Section):
     taxonomy: str | None = None  # class list CSV (default: ../shared/data/taxonomy/fink_types.csv if present)
 
 
+AirflowRole = Literal["viewer", "user", "op", "admin"]
+
+
+def _default_airflow_users() -> dict[str, AirflowRole]:
+    return {"admin": "admin"}
+
+
+class AirflowSettings(_Section):
+    """`siskin airflow`: where Airflow keeps its state, its metadata database, the UI's address, its users.
+
+    `home` defaults to `<lake>/_airflow` for a local lake (else `~/.siskin/airflow`); `database_url`
+    None means SQLite in `home`, else e.g. `postgresql+psycopg2://user:pass@host/airflow`
+    (`SISKIN_AIRFLOW__DATABASE_URL`). `users` maps each named user to a SimpleAuthManager role
+    (viewer, user, op, admin); each gets a generated password, kept in `home`.
+    """
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    home: str | None = None
+    database_url: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    users: dict[str, AirflowRole] = Field(default_factory=_default_airflow_users)
+
+
 class Settings(BaseSettings):
     """Everything configurable about a Siskin deployment."""
 
@@ -301,6 +326,7 @@ class Settings(BaseSettings):
     gold: GoldSettings = Field(default_factory=GoldSettings)
     maintain: MaintainSettings = Field(default_factory=MaintainSettings)
     science: ScienceSettings = Field(default_factory=ScienceSettings)
+    airflow: AirflowSettings = Field(default_factory=AirflowSettings)
     exports: ExportSettings = Field(default_factory=ExportSettings)
     data_quality: DataQualitySettings = Field(default_factory=DataQualitySettings)
 

@@ -27,7 +27,7 @@ Rebuild = Literal["none", "night", "objects"]
 UTC_TS = pa.timestamp("us", tz="UTC")
 
 # Modules that declare further tables (science outputs, filters, marts): importing one registers its tables.
-PROVIDERS: tuple[str, ...] = ("siskin.science.xmatch.tables",)
+PROVIDERS: tuple[str, ...] = ("siskin.science.xmatch.tables", "siskin.orchestration.tables", "siskin.streams.tables")
 
 SchemaSource: TypeAlias = str | pa.Schema | Callable[[], pa.Schema]
 

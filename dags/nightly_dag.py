@@ -1,0 +1,76 @@
+"""
+### nightly
+
+The night's work on the lake, in order, once the night has ended (12:00 UTC for the interval that began
+24 h earlier). Trigger with `{"night": YYYYMMDD}` to (re)run any night; `airflow backfill create
+--dag-id nightly --from-date ... --to-date ...` backfills a range. Every step is idempotent: rerunning a
+night leaves the same tables. The step bodies are `siskin.orchestration.nightly` functions.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+
+from siskin.orchestration import dag_support as ds
+
+ASSETS = ds.lake_assets()
+
+
+@dag(
+    dag_id="nightly",
+    schedule=CronDataIntervalTimetable(ds.NIGHTLY_CRON, timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=ds.DEFAULT_ARGS,
+    params={
+        "night": Param(None, type=["null", "integer", "string"], description="YYYYMMDD; empty: the run's")
+    },
+    doc_md=__doc__,
+    tags=["siskin", "nightly"],
+)
+def nightly() -> None:
+    from siskin.config import load_settings
+    from siskin.orchestration import nightly as steps
+
+    @task(doc_md="Which night this run works on: the `night` parameter, else the data interval's UTC date.")
+    def night() -> int:
+        return ds.run_night()
+
+    @task(
+        doc_md="**maintain**: compact and order the night's small streaming files "
+        "(`siskin maintain --night`).",
+        inlets=[ASSETS[name] for name in ds.night_tables()],
+        outlets=[ASSETS[name] for name in ds.night_tables()],
+    )
+    def maintain(night: int) -> dict:
+        return steps.maintain_night(load_settings(), night)
+
+    @task(
+        doc_md="**cross-match**: the night's alerts against every loaded catalog (`siskin xmatch --night`); "
+        "each catalog's rows of the night are replaced in one commit.",
+        inlets=[ASSETS["silver.alerts"], ASSETS["silver.rubin_alerts"]],
+        outlets=[ASSETS["silver.xmatch"]],
+    )
+    def xmatch(night: int) -> dict:
+        return steps.xmatch_night(load_settings(), night)
+
+    @task(
+        doc_md="**statistics**: the night's figures (alerts, objects, per band, quality, rejects, matches) "
+        "replace its rows of `ops.night_stats`.",
+        outlets=[ASSETS["ops.night_stats"]],
+    )
+    def statistics(night: int) -> dict:
+        return steps.night_statistics(load_settings(), night)
+
+    @task(doc_md="**vacuum**: delete files that left the tables more than `maintain.retention_hours` ago.")
+    def vacuum(night: int) -> dict:
+        return steps.vacuum_lake(load_settings(), night)
+
+    n = night()
+    maintained, matched, stats, vacuumed = maintain(n), xmatch(n), statistics(n), vacuum(n)
+    maintained >> matched >> stats >> vacuumed
+
+
+nightly()
