@@ -58,6 +58,30 @@ def close(tolerance: float) -> Comparator:
     return within
 
 
+def features(rtol: float, atol: float = 1e-12) -> Comparator:
+    """Structs of floats equal field by field within `rtol` (null fields, null structs and NaN agree)."""
+
+    def within(ours: pa.Array, theirs: pa.Array) -> np.ndarray:
+        agree = np.ones(len(ours), bool)
+        names = {ours.type.field(i).name for i in range(ours.type.num_fields)}
+        names |= {theirs.type.field(i).name for i in range(theirs.type.num_fields)}
+        for name in sorted(names):
+            a, b = (_field_values(side, name) for side in (ours, theirs))
+            agree &= (np.abs(a - b) <= atol + rtol * np.abs(b)) | (np.isnan(a) & np.isnan(b))
+        return agree
+
+    return within
+
+
+def _field_values(structs: pa.Array, name: str) -> np.ndarray:
+    """One field of a struct column as float64, NaN where the field, its struct or the value is missing."""
+    if structs.type.get_field_index(name) < 0:
+        return np.full(len(structs), np.nan)
+    values = pc.cast(pc.struct_field(structs, name), pa.float64())
+    values = pc.if_else(structs.is_valid(), values, pa.scalar(None, pa.float64()))
+    return np.asarray(values.to_numpy(zero_copy_only=False), np.float64)
+
+
 # Columns the peer broker (Fink) adds to alerts, with how Siskin's value is compared to its value.
 PEER_COLUMNS: dict[str, Comparator] = {
     "roid": exact,
@@ -75,7 +99,9 @@ PEER_COLUMNS: dict[str, Comparator] = {
     "snn_snia_vs_nonia": close(1e-3),
     "snn_sn_vs_all": close(1e-3),
     "rf_kn_vs_nonkn": close(1e-3),
-    "anomaly_score": close(1e-3),
+    "anomaly_score": close(1e-6),
+    "lc_features_g": features(1e-6),
+    "lc_features_r": features(1e-6),
     "finkclass": label,
 }
 
@@ -281,7 +307,18 @@ def compare(
 
 
 def _producing(modules: Sequence[ScienceModule], columns: Sequence[str]) -> list[ScienceModule]:
-    return [m for m in modules if any(o.name in columns for o in m.outputs)]
+    """The modules producing `columns`, with every module they read from (transitively)."""
+    producer = {o.name: m for m in modules for o in m.outputs}
+    wanted = {producer[c].name: producer[c] for c in columns if c in producer}
+    todo = list(wanted.values())
+    while todo:
+        module = todo.pop()
+        for path in (*module.inputs, *module.optional_inputs):
+            upstream = producer.get(path.split(".", 1)[0])
+            if upstream is not None and upstream.name not in wanted:
+                wanted[upstream.name] = upstream
+                todo.append(upstream)
+    return [m for m in modules if m.name in wanted]
 
 
 def _join(ours: pa.Table, peer: pa.Table, keys: Sequence[str], columns: Sequence[str]) -> pa.Table:
@@ -293,12 +330,19 @@ def _join(ours: pa.Table, peer: pa.Table, keys: Sequence[str], columns: Sequence
     _, first = np.unique(theirs.column(alert_key).to_numpy(), return_index=True)
     if len(first) != theirs.num_rows:  # the same alert twice in one file: its first copy
         theirs = theirs.take(pa.array(np.sort(first)))
-    joined = mine.join(theirs, alert_key, join_type="inner")
-    if joined.num_rows != mine.num_rows:
+    # join row numbers only (Acero joins no struct columns, e.g. feature structs), then take the rows
+    rows = pa.table({alert_key: mine.column(alert_key), "_ours": np.arange(mine.num_rows)})
+    peer_rows = pa.table({alert_key: theirs.column(alert_key), "_theirs": np.arange(theirs.num_rows)})
+    pairs = rows.join(peer_rows, alert_key, join_type="inner").sort_by([(alert_key, "ascending")])
+    if pairs.num_rows != mine.num_rows:
         raise SiskinError(
-            f"{mine.num_rows - joined.num_rows} decoded alerts have no peer values ({alert_key})"
+            f"{mine.num_rows - pairs.num_rows} decoded alerts have no peer values ({alert_key})"
         )
-    return joined.sort_by([(alert_key, "ascending")])
+    picked, theirs_picked = mine.take(pairs.column("_ours")), theirs.take(pairs.column("_theirs"))
+    return pa.Table.from_arrays(
+        [*picked.columns, *theirs_picked.drop_columns([alert_key]).columns],
+        names=[*picked.column_names, *(n for n in theirs_picked.column_names if n != alert_key)],
+    )
 
 
 def _tally(report: ColumnReport, joined: pa.Table, keys: Sequence[str], column: str) -> None:
