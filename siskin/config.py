@@ -208,10 +208,25 @@ def _default_catalogs() -> dict[str, CatalogSettings]:
     }
 
 
+class CdsSettings(_Section):
+    """The CDS xMatch service (SIMBAD, Gaia DR3): where it is, and how long a micro-batch may wait for it."""
+
+    url: str = "http://cdsxmatch.u-strasbg.fr/xmatch/api/v1/sync"
+    timeout_seconds: float = Field(default=5.0, gt=0)  # per request (connect, then each read)
+    batch_size: int = Field(default=10000, ge=1)  # positions per request
+    retries: int = Field(default=1, ge=0)  # after a timeout, connection error or 5xx
+    backoff_seconds: float = Field(default=0.5, ge=0)  # doubled at each retry
+    cooldown_seconds: float = Field(default=300.0, ge=0)  # after a failure, answer Fail without asking
+    simbad_radius_arcsec: float = Field(default=1.0, gt=0)
+    gaia_radius_arcsec: float = Field(default=1.0, gt=0)
+    gaia_catalog: str = "vizier:I/355/gaiadr3"
+
+
 class ScienceSettings(_Section):
     """Science layer: reference catalogs for the cross-match; entries given in TOML replace the default."""
 
     catalogs: dict[str, CatalogSettings] = Field(default_factory=_default_catalogs)
+    cds: CdsSettings = Field(default_factory=CdsSettings)  # remote cross-match (SIMBAD, Gaia)
 
     @field_validator("catalogs", mode="after")
     @classmethod
