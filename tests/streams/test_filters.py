@@ -70,9 +70,116 @@ def test_new_objects() -> None:
     assert passed("new_objects", rows) == [True, False, False, False]
 
 
+SN_ROW = REAL | {
+    "classtar": 0.9,
+    "jd": 2461000.5,
+    "jdstarthist": 2460990.5,
+    "ndethist": 5,
+    "roid": 0,
+    "cdsxmatch": "Unknown",
+    "snn_snia_vs_nonia": 0.2,
+    "snn_sn_vs_all": 0.8,
+    "rf_snia_vs_nonia": 0.1,
+}
+
+
+def test_sn_candidates() -> None:
+    rows = [SN_ROW, SN_ROW | {"roid": 3}, SN_ROW | {"snn_sn_vs_all": 0.3}, SN_ROW | {"mulens": 0.5}]
+    # the filter follows its rule, not the final class: the last row is classed Ambiguous but passes
+    assert passed("sn_candidates", rows) == [True, False, False, True]
+    tighter = {"thresholds": {"sn_min_score": 0.85}}
+    assert passed("sn_candidates", rows, tighter) == [False, False, False, False]
+
+
+def test_early_sn_ia_candidates() -> None:
+    rows = [SN_ROW | {"rf_snia_vs_nonia": 0.7}, SN_ROW, SN_ROW | {"rf_snia_vs_nonia": 0.7, "ndethist": 30}]
+    assert passed("early_sn_ia_candidates", rows) == [True, False, False]
+
+
+def test_rule_filters_name_what_stops_them() -> None:
+    (f,) = registry.build(["sn_candidates"], survey="ztf")
+    bare = with_columns(ztf_rows([SN_ROW]), [{"roid": 0, "cdsxmatch": "Unknown"}])
+    assert f.missing(bare.schema) == ["snn_snia_vs_nonia or snn_sn_vs_all"]
+    with pytest.raises(FilterError, match="snn_sn_vs_all"):
+        f.mask(bare)
+
+
+def test_microlensing_candidates() -> None:
+    rows = [{"mulens": 0.4}, {"mulens": 0.0}, {"mulens": None}]
+    assert passed("microlensing_candidates", rows) == [True, False, False]
+
+
+def test_solar_system() -> None:
+    rows = [{"roid": 3}, {"roid": 2}, {"roid": 1}, {"roid": 0}, {"roid": None}]
+    assert passed("solar_system", rows) == [True, True, False, False, False]
+    assert passed("solar_system", rows, {"include_candidates": False}) == [True, False, False, False, False]
+
+
+def test_variable_stars() -> None:
+    rows = [
+        {"cdsxmatch": "RRLyrae", "vsx": "Unknown", "gcvs": "Unknown"},
+        {"cdsxmatch": "QSO", "vsx": "EW", "gcvs": "Unknown"},
+        {"cdsxmatch": "Unknown", "vsx": "Unknown", "gcvs": "RRAB"},
+        {"cdsxmatch": "Galaxy", "vsx": "SN Ia", "gcvs": "Unknown"},  # a non-stellar VSX type
+        {"cdsxmatch": "Fail", "vsx": "Fail 503", "gcvs": None},
+    ]
+    assert passed("variable_stars", rows) == [True, True, True, False, False]
+    assert passed("variable_stars", rows, {"simbad": False}) == [False, True, True, False, False]
+    # runs with whichever label columns exist
+    only_simbad = with_columns(ztf_rows(rows), [{"cdsxmatch": r["cdsxmatch"]} for r in rows])
+    (f,) = registry.build(["variable_stars"], survey="ztf")
+    assert f.mask(only_simbad).to_pylist() == [True, False, False, False, False]
+    assert f.missing(ztf_rows(rows).schema) == ["cdsxmatch or gcvs or vsx"]
+
+
+def anomaly_rows(scores: list[float | None], night: int = 20260101, first: int = 0) -> pa.Table:
+    """Alerts of one night with the given anomaly scores and candids first, first + 1, ..."""
+    rows = [{"night": night, "candid": first + i, "anomaly_score": s} for i, s in enumerate(scores)]
+    return with_columns(ztf_rows(rows), rows)
+
+
+def test_anomalies_running_top_n_per_night_and_seed() -> None:
+    config = {"anomalies": {"top_n": 2}}
+    (f,) = registry.build(["anomalies"], survey="ztf", configs=config)
+    assert f.stateful
+    first = anomaly_rows([-0.5, -0.1, -0.3, None])
+    assert f.mask(first).to_pylist() == [True, False, True, False]  # lowest is most anomalous
+    second = anomaly_rows([-0.2, -0.9, -0.4], first=10)
+    assert f.mask(second).to_pylist() == [False, True, False]  # -0.9 displaces -0.3; -0.4 ranks third
+    other_night = anomaly_rows([-0.01, 0.3, 0.2], night=20260102, first=20)
+    assert f.mask(other_night).to_pylist() == [True, False, True]  # nights rank apart (ties: candid)
+
+    # a restarted stream, seeded from what passed, decides as the first one would
+    keep_first, keep_second = pa.array([True, False, True, False]), pa.array([False, True, False])
+    passed_before = pa.concat_tables([first.filter(keep_first), second.filter(keep_second)])
+    (restarted,) = registry.build(["anomalies"], survey="ztf", configs=config)
+    restarted.seed(passed_before.select(["night", "anomaly_score", "candid"]))
+    third = anomaly_rows([-0.45, -1.0, 0.0], first=30)
+    assert restarted.mask(third).to_pylist() == f.mask(third).to_pylist() == [False, True, False]
+    # replaying a batch already in the state: its alerts compete as themselves, not against their copies
+    (replayed,) = registry.build(["anomalies"], survey="ztf", configs=config)
+    replayed.seed(first.filter(pa.array([True, False, True, False])))
+    assert replayed.mask(first).to_pylist() == [True, False, True, False]
+    # the highest end when configured
+    (high,) = registry.build(
+        ["anomalies"], survey="ztf", configs={"anomalies": {"most_anomalous": "highest", "top_n": 1}}
+    )
+    assert high.mask(first).to_pylist() == [False, True, False, False]
+
+
 def test_registry_lists_and_builds_the_standard_filters() -> None:
     names = set(registry.available("ztf"))
-    assert {"bright_transients", "new_objects"} <= names
+    standard = {
+        "bright_transients",
+        "new_objects",
+        "sn_candidates",
+        "early_sn_ia_candidates",
+        "microlensing_candidates",
+        "solar_system",
+        "variable_stars",
+        "anomalies",
+    }
+    assert standard <= names
     built = registry.build(None, survey="ztf")
     assert {f.name for f in built} == names
     for f in built:
