@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "science"))
-from science_rows import ztf_rows  # noqa: E402
+from science_rows import rubin_rows, ztf_rows  # noqa: E402
 
 from siskin.streams.filters import registry  # noqa: E402
 from siskin.streams.filters.base import Filter, FilterError  # noqa: E402
@@ -186,6 +186,11 @@ def test_registry_lists_and_builds_the_standard_filters() -> None:
         assert f.version and f.description and f.inputs and f.survey == "ztf"
     with pytest.raises(FilterError, match="unknown filters"):
         registry.build(["nope"], survey="ztf")
+    with pytest.raises(FilterError, match="unknown filters"):
+        registry.build(None, survey="ztf", configs={"no_such_filter": {}})
+    rubin = registry.build(None, survey="rubin", configs={"anomalies": {"top_n": 3}})  # a ZTF filter's config
+    assert {f.name for f in rubin} == set(registry.available("rubin"))
+    assert {"rubin_bright_transients", "rubin_new_objects", "rubin_solar_system"} <= {f.name for f in rubin}
     with pytest.raises(FilterError, match="invalid config"):
         registry.build(["bright_transients"], configs={"bright_transients": {"max_magg": 18}})
 
@@ -287,3 +292,17 @@ def test_declarative_type_mismatch_is_a_filter_error() -> None:
     f = DeclarativeFilter.from_spec(spec)
     with pytest.raises(FilterError, match="type"):
         f.mask(ztf_rows([{"magpsf": 17.0}]))
+
+
+def test_rubin_filters() -> None:
+    rows = [
+        {"psfFlux": 200_000.0, "isNegative": False, "diaObject": {"nDiaSources": 1}},  # mag 18.15
+        {"psfFlux": 50_000.0, "isNegative": False, "diaObject": {"nDiaSources": 3}},  # mag 19.65
+        {"psfFlux": 200_000.0, "isNegative": True, "diaObject": {"nDiaSources": 1}},
+        {"psfFlux": None, "isNegative": None},
+    ]
+    batch = rubin_rows(rows).append_column("roid", pa.array([3, 0, 1, None], pa.int32()))
+    built = {f.name: f for f in registry.build(None, survey="rubin")}
+    assert built["rubin_bright_transients"].mask(batch).to_pylist() == [True, False, False, False]
+    assert built["rubin_new_objects"].mask(batch).to_pylist() == [True, False, False, False]
+    assert built["rubin_solar_system"].mask(batch).to_pylist() == [True, False, False, False]

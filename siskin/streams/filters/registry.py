@@ -66,7 +66,10 @@ def build(
     declared: Sequence[Mapping[str, Any]] = (),
 ) -> list[Filter]:
     """Instances of the named filters (default: all of `survey`), each with its config from `configs`,
-    then one `DeclarativeFilter` per spec in `declared` (of that survey)."""
+    then one `DeclarativeFilter` per spec in `declared` (of that survey).
+
+    `configs` may hold configs of other surveys' filters (one settings dict serves every survey); a
+    config for a filter no survey has is refused."""
     from siskin.streams.filters.declarative import DeclarativeFilter
 
     known = available(survey)
@@ -75,9 +78,8 @@ def build(
     if unknown:
         raise FilterError(f"unknown filters {unknown}; known: {', '.join(sorted(known)) or 'none'}")
     configs = configs or {}
-    extra = set(configs) - set(wanted)
-    if extra:
-        raise FilterError(f"configs given for filters that are not built: {sorted(extra)}")
+    if extra := set(configs) - set(available(None)) - set(wanted):  # another survey's filter's config is fine
+        raise FilterError(f"configs given for unknown filters: {sorted(extra)}")
     built: list[Filter] = [known[n](configs.get(n)) for n in wanted]
     for spec in declared:
         made = DeclarativeFilter.from_spec(spec)
