@@ -133,6 +133,9 @@ def test_a_batch_gives_each_alert_what_it_gets_alone() -> None:
         rows.append(alert(history, point(JD + n + 1, int(rng.integers(1, 3)), 17 + 3 * rng.random())))
     together = features(rows)
     alone = [features([r])[0] for r in rows]
+    chunked = pa.concat_tables([ztf_rows([r]) for r in rows])  # one chunk per alert
+    assert chunked.column("prv_candidates").num_chunks == len(rows)
+    assert _same(run_modules(chunked, [LcFeatures()]).to_pylist(), together)
     for a, b in zip(together, alone, strict=True):
         for key in a:
             if key in ("_row", "objectId", "candid"):
@@ -141,6 +144,8 @@ def test_a_batch_gives_each_alert_what_it_gets_alone() -> None:
 
 
 def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict) and isinstance(b, dict):
         return all(_same(a[k], b[k]) for k in a)
     if isinstance(a, float) and isinstance(b, float):
