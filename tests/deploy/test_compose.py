@@ -50,9 +50,41 @@ CLUSTER_SERVICES = {
 STREAMING_STAGES = ("bronze-kafka", "silver", "gold")
 
 
+_VARIABLE = re.compile(r"\$\$|\$\{(\w+)(?:(:?[-?])([^}]*))?\}|\$(\w+)")
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """Compose's variable interpolation: `${VAR}`, `${VAR:-default}`, `${VAR:?error}` (an error if unset or
+    empty), `$$` for a literal `$`."""
+
+    def value(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group(1) or match.group(4)
+        given = env.get(name)
+        op, arg = match.group(2), match.group(3) or ""
+        if op in (":-", "-"):
+            return given if given or (op == "-" and given is not None) else arg
+        if op in (":?", "?") and not given:
+            raise KeyError(f"{name}: {arg}")
+        return given or ""
+
+    return _VARIABLE.sub(value, text)
+
+
 @pytest.fixture(scope="module")
-def compose() -> dict[str, Any]:
-    return yaml.safe_load(COMPOSE.read_text())
+def dotenv(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The secrets `siskin deploy init` generates, as compose would read them from .env."""
+    from siskin.cli.deploy import init_env, read_env
+
+    path = tmp_path_factory.mktemp("deploy") / ".env"
+    init_env(path)
+    return read_env(path)
+
+
+@pytest.fixture(scope="module")
+def compose(dotenv: dict[str, str]) -> dict[str, Any]:
+    return yaml.safe_load(interpolate(COMPOSE.read_text(), dotenv))
 
 
 @pytest.fixture(scope="module")
