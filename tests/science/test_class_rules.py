@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from science_rows import ztf_rows
 
+from siskin.science.base import ScienceError
 from siskin.science.classes import labels
 from siskin.science.classes.rules import RULES, ClassConfig, classify
 from siskin.science.compare import read_parquet
@@ -196,6 +197,18 @@ def test_microlensing_candidate() -> None:
     assert classify(labelled).labels.to_pylist() == ["Microlensing candidate", "Unknown"]
 
 
+def test_microlensing_struct_and_wrong_types() -> None:
+    per_band = pa.array(
+        [{"class_1": "ML", "class_2": "ML"}, {"class_1": "ML", "class_2": ""}, None],
+        pa.struct([("class_1", pa.string()), ("class_2", pa.string())]),
+    )
+    batch = table([QUIET] * 3).drop_columns(["mulens"]).append_column("mulens", per_band)
+    assert classify(batch).labels.to_pylist() == ["Microlensing candidate", "Unknown", "Unknown"]
+    wrong = table([QUIET]).drop_columns(["roid"]).append_column("roid", pa.array([[3]]))
+    with pytest.raises(ScienceError, match="roid"):
+        classify(wrong)
+
+
 def test_every_rule_is_tested_and_documented() -> None:
     names = [r.name for r in RULES]
     assert len(names) == len(set(names))
@@ -291,3 +304,17 @@ def test_label_sets_match_the_shared_taxonomy(shared_data: Path) -> None:
     names = (shared_data / "taxonomy" / "fink_types.csv").read_text().split("\n")
     classes_given = {r.name for r in RULES} - {"SIMBAD label", "Variable-star catalog label"}
     assert classes_given <= {n.strip() for n in names if n.strip()}
+
+
+def test_report_command_on_peer_alerts(shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from siskin.science.classes.__main__ import main
+
+    path = shared_data / "ztf" / "fink_processed" / "fink-filters" / "few_SLSN_alerts.parquet"
+    assert main([str(path), "--broker-rules"]) == 0
+    out = capsys.readouterr().out
+    alerts, theirs = peer_inputs(shared_data)
+    ours = classify(alerts, ClassConfig(variable_star_override=False)).labels.to_pylist()
+    agreed = sum(a == b for a, b in zip(ours, theirs.to_pylist(), strict=True))
+    assert f"finkclass agreement {agreed}/{alerts.num_rows}" in out
+    assert "rule Variable-star catalog label  disabled" in out
+    assert "skipped" not in out

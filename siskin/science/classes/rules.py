@@ -14,7 +14,7 @@ that is, highest first:
   7. Kilonova candidate    rf_kn_vs_nonkn > 0.5, real, young (< 5 d), few detections, extragalactic
   8. Early SN Ia candidate snn Ia or SN > 0.5 and rf_snia_vs_nonia > 0.5, real, ndethist <= 20
   9. SN candidate          snn Ia or SN > 0.5, real, < 90 d old, seen before, not a known asteroid
- 10. Microlensing candidate mulens > 0
+ 10. Microlensing candidate mulens > 0 (a label: "ML"; the older struct form: both bands "ML")
   -  Unknown               nothing fired
 
 "Real" is `drb > 0.5` and `classtar > 0.4`; "extragalactic" is a SIMBAD label in `EG_HOST_LABELS`
@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from siskin.science.base import ModuleConfig
+from siskin.science.base import ModuleConfig, ScienceError
 from siskin.science.classes.labels import EG_HOST_LABELS, SIMBAD_NO_MATCH, VSX_STELLAR
 from siskin.science.paths import input_column, input_type
 
@@ -87,6 +87,12 @@ class Columns:
         values = self.array(name)
         if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
             return _parse_floats(values)
+        if not (
+            pa.types.is_integer(values.type)
+            or pa.types.is_floating(values.type)
+            or pa.types.is_null(values.type)
+        ):
+            raise ScienceError(f"class rules read {name!r} as a number; the batch has {values.type}")
         return pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
 
     def text(self, name: str) -> pa.Array:
@@ -257,6 +263,13 @@ def microlensing(cols: Columns, c: ClassConfig, fired: Fired) -> np.ndarray:
     values = cols.array("mulens")
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         return cols.isin("mulens", frozenset(c.mulens_labels))
+    if pa.types.is_struct(values.type):  # the broker's older per-band form: both bands classed ML
+        bands = [f"mulens.class_{i}" for i in (1, 2)]
+        if not all(cols.has(b) for b in bands):
+            raise ScienceError(f"mulens is {values.type}: a struct needs class_1 and class_2")
+        return cols.isin(bands[0], frozenset(c.mulens_labels)) & cols.isin(
+            bands[1], frozenset(c.mulens_labels)
+        )
     return cols.number("mulens") > c.mulens_min
 
 
