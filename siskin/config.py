@@ -227,6 +227,10 @@ class ScienceSettings(_Section):
 
     catalogs: dict[str, CatalogSettings] = Field(default_factory=_default_catalogs)
     cds: CdsSettings = Field(default_factory=CdsSettings)  # remote cross-match (SIMBAD, Gaia)
+    # science modules run in the silver stage: None = every registered module (built-in and plugins)
+    modules: list[str] | None = None
+    # per module, its typed config (validated by the module's Config; unknown keys are refused)
+    module_config: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("catalogs", mode="after")
     @classmethod
@@ -241,6 +245,24 @@ class StreamSettings(_Section):
     max_files_per_trigger: int = 64
     # a landed file is read once its size and mtime stayed the same over two listings this far apart
     watch_stable_seconds: float = Field(default=2.0, ge=0)
+
+
+class DistributionSettings(_Section):
+    """Filtered streams (`siskin run distribute`): one Kafka topic and one gold table per enabled filter.
+
+    `fink_compat`: the message key holds the writer schema as JSON and the value is schemaless Avro, as
+    fink-client's `AlertConsumer` expects; otherwise Confluent framing (magic byte, schema id) and the
+    candid as key. The schemas are published as `<lake>/_schemas/<topic>.avsc` either way.
+    """
+
+    enabled: bool = False  # run the distribute query with `siskin ingest` (it always runs with `siskin run`)
+    topic_prefix: str = "siskin_"
+    filters: list[str] | None = None  # None: every registered filter
+    filter_configs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    fink_compat: bool = True
+    fink_compat_topics: dict[str, bool] = Field(default_factory=dict)  # per filter name, overrides
+    bootstrap: str | None = None  # default: kafka.bootstrap (security settings from [kafka])
+    partitions: int = Field(default=1, ge=1)
 
 
 class ExportClause(_Section):
@@ -318,6 +340,23 @@ class AirflowSettings(_Section):
     users: dict[str, AirflowRole] = Field(default_factory=_default_airflow_users)
 
 
+class SqlEndpointSettings(_Section):
+    """`siskin serve sql`: the Spark Thrift Server's address and authentication.
+
+    Bound to loopback by default; any other address needs `auth = "ldap"` (HiveServer2's LDAP
+    password check against `ldap_url`), else the endpoint refuses to start. `state_dir` holds the
+    running endpoint's address and pid (default `<lake>/_sql_endpoint` for a local lake).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=10000, ge=1, le=65535)
+    auth: Literal["none", "ldap"] = "none"
+    ldap_url: str | None = None  # e.g. ldaps://ldap.example.org
+    ldap_base_dn: str | None = None  # e.g. ou=people,dc=example,dc=org
+    state_dir: str | None = None
+    start_timeout_s: float = Field(default=180.0, gt=0)
+
+
 class Settings(BaseSettings):
     """Everything configurable about a Siskin deployment."""
 
@@ -338,12 +377,14 @@ class Settings(BaseSettings):
     quality: QualityCuts = Field(default_factory=QualityCuts)
     decode: DecodeSettings = Field(default_factory=DecodeSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
+    streams: DistributionSettings = Field(default_factory=DistributionSettings)
     gold: GoldSettings = Field(default_factory=GoldSettings)
     maintain: MaintainSettings = Field(default_factory=MaintainSettings)
     science: ScienceSettings = Field(default_factory=ScienceSettings)
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
     exports: ExportSettings = Field(default_factory=ExportSettings)
     data_quality: DataQualitySettings = Field(default_factory=DataQualitySettings)
+    sql_endpoint: SqlEndpointSettings = Field(default_factory=SqlEndpointSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -133,6 +133,23 @@ def ensure_table(
     return table
 
 
+def add_missing_columns(uri: str, schema: pa.Schema) -> list[str]:
+    """Add to an existing table the (nullable) columns of `schema` it lacks; their names.
+
+    How the science layer grows silver: a new module's outputs become new columns, older rows read null.
+    """
+    from deltalake.schema import Field as DeltaField
+
+    table = current_table(uri)
+    if table is None:
+        return []
+    have = set(table.schema().to_arrow().names)
+    missing = [f for f in _delta_safe(schema) if f.name not in have]
+    if missing:
+        table.alter.add_columns([DeltaField.from_arrow(f) for f in missing])
+    return [f.name for f in missing]
+
+
 def committed_version(table: DeltaTable, app_id: str) -> int | None:
     """The last micro-batch this app committed to the table, if any."""
     return table.transaction_version(app_id)

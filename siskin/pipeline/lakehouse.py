@@ -77,12 +77,15 @@ class Lakehouse:
 
     def ensure_tables(self) -> None:
         """Create every catalog table with its schema, so downstream queries can start before data arrives."""
-        from siskin.lake.transactions import ensure_table
+        from siskin.lake.transactions import add_missing_columns, ensure_table
 
         if "://" not in self.lake:
             Path(self.lake).mkdir(parents=True, exist_ok=True)
         for spec in tables():
             ensure_table(spec.path(self.lake), spec.arrow_schema(), spec.partition_by, spec.description)
+            added = add_missing_columns(spec.path(self.lake), spec.arrow_schema())
+            if added:
+                log.info("%s: added columns %s (the catalog declares them)", spec.name, ", ".join(added))
 
     def _file_stream(self, name: str, *, max_files: int, skip_replay: bool) -> DataFrame:
         """What each commit of a lake table adds, as data-file references (Siskin's Delta log reader).
@@ -208,8 +211,39 @@ class Lakehouse:
         writer = union.writeStream.foreachBatch(stage).option("checkpointLocation", ckpt).queryName("gold")
         return self._trigger(writer, available_now).start()
 
+    def start_distribute(self, *, available_now: bool = False, stage_class: type | None = None) -> StreamingQuery:
+        """Each survey's silver table -> one gold table and one Kafka topic per filter (`siskin.streams`)."""
+        from siskin.streams.distribute import DistributeStage
+
+        self.hold(["distribute"], "distribute stream")
+        ckpt = checkpoint_path(self.checkpoints, "distribute")
+        stage = (stage_class or DistributeStage)(
+            self.settings, checkpoint_app_id(ckpt, "distribute"), query="distribute"
+        )
+        return self._survey_query(stage, "distribute", ckpt, available_now)
+
+    def _survey_query(self, stage: object, name: str, ckpt: str, available_now: bool) -> StreamingQuery:
+        """A query over the union of every survey's silver table (replay commits skipped)."""
+        from pyspark.sql import functions as F
+
+        sources = [
+            self._file_stream(
+                spec.name, max_files=self.settings.stream.max_files_per_trigger * 4, skip_replay=True
+            ).withColumn("table", F.lit(spec.name))
+            for spec in tables(writer="silver")
+            if spec.survey is not None
+        ]
+        union = sources[0]
+        for other in sources[1:]:
+            union = union.unionByName(other)
+        writer = union.writeStream.foreachBatch(stage).option("checkpointLocation", ckpt).queryName(name)
+        return self._trigger(writer, available_now).start()
+
     def run_downstream_available_now(self) -> None:
-        """Bring silver then gold up to date with bronze, then return."""
-        for start in (self.start_silver, self.start_gold):
+        """Bring silver then gold (then the filtered streams, when `streams.enabled`) up to date with bronze."""
+        starts = [self.start_silver, self.start_gold]
+        if self.settings.streams.enabled:
+            starts.append(self.start_distribute)
+        for start in starts:
             query = start(available_now=True)
             query.awaitTermination()

@@ -50,6 +50,9 @@ class ScienceModule(ABC):
     survey: ClassVar[str]  # "ztf" | "rubin": whose silver alerts it reads
     table: ClassVar[str]  # the catalog table its outputs land in
     inputs: ClassVar[tuple[str, ...]]  # full column names (dotted paths into structs / lists of structs)
+    # inputs the module copes without (absent from the batch: it sees no such column); e.g. a score that
+    # only some deployments compute
+    optional_inputs: ClassVar[tuple[str, ...]] = ()
     outputs: ClassVar[tuple[Output, ...]]
     Config: ClassVar[type[ModuleConfig]] = ModuleConfig
 

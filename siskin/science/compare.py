@@ -42,7 +42,28 @@ def label(ours: pa.Array, theirs: pa.Array) -> np.ndarray:
 
     def norm(values: pa.Array) -> pa.Array:
         text = pc.utf8_trim_whitespace(pc.cast(values, pa.string()))
-        return pc.fill_null(pc.if_else(pc.is_in(text, pa.array(["", "Unknown"])), None, text), "")
+        return pc.fill_null(pc.if_else(pc.is_in(text, pa.array(["", "Unknown", "nan"])), None, text), "")
+
+    return pc.equal(norm(ours), norm(theirs)).to_numpy(zero_copy_only=False)
+
+
+MANGROVE_FIELDS = ("HyperLEDA_name", "2MASS_name", "lum_dist", "ang_dist")
+
+
+def fields_label(ours: pa.Array, theirs: pa.Array) -> np.ndarray:
+    """Equal records (the peer's Mangrove match: a struct, or a map in older files), field by field as text;
+    a record whose fields are all "None" (the peer's no-match) or null counts as no match."""
+
+    def norm(values: pa.Array) -> pa.Array:
+        parts = []
+        for name in MANGROVE_FIELDS:
+            if pa.types.is_map(values.type):
+                field = pc.map_lookup(values, name, "first")
+            else:
+                field = pc.struct_field(values, name) if name in [f.name for f in values.type] else None
+            text = pa.nulls(len(values), pa.string()) if field is None else pc.cast(field, pa.string())
+            parts.append(pc.fill_null(pc.if_else(pc.equal(text, "None"), None, text), ""))
+        return pc.binary_join_element_wise(*parts, "|")
 
     return pc.equal(norm(ours), norm(theirs)).to_numpy(zero_copy_only=False)
 
@@ -89,7 +110,7 @@ PEER_COLUMNS: dict[str, Comparator] = {
     "cdsxmatch": label,
     "vsx": label,
     "gcvs": label,
-    "mangrove": label,
+    "mangrove": fields_label,
     "x3hsp": label,
     "x4lac": label,
     "spicy_class": label,

@@ -36,12 +36,20 @@ PROCESSING = (
 
 
 @lru_cache(maxsize=8)
-def survey_silver_schema(survey: str) -> pa.Schema:
-    """Columns of a survey's silver table: the decoded alert, quality flags, provenance, processing info."""
+def _decoded_fields(survey: str) -> tuple[pa.Field, ...]:
     from siskin.alerts.decoder import silver_alert_schema
 
-    decoded = [f for f in silver_alert_schema(survey) if f.name != "_row"]
-    return pa.schema(decoded + list(PROCESSING) + list(PROVENANCE_FIELDS))
+    return tuple(f for f in silver_alert_schema(survey) if f.name != "_row")
+
+
+def survey_silver_schema(survey: str) -> pa.Schema:
+    """Columns of a survey's silver table: the decoded alert, quality flags, science module outputs (with
+    their versions), provenance, processing info. Science columns follow the registered modules."""
+    from siskin.alerts.registry import get_codec
+    from siskin.science.tables import module_fields
+
+    science = module_fields(get_codec(survey).silver_table)
+    return pa.schema([*_decoded_fields(survey), *PROCESSING, *science, *PROVENANCE_FIELDS])
 
 
 def silver_schema() -> pa.Schema:
@@ -139,6 +147,7 @@ def decode_bronze(bronze: pa.Table, settings: Settings, now: datetime | None = N
         cols = {name: alerts.column(name) for name in alerts.column_names}
         cols.update(_provenance(bronze, alerts.column("_row")))
         cols["quality_ok"], cols["quality_reason"] = codec.quality_flags(alerts, settings.quality)
+        cols.update(_science(alerts, cols, codec.name, settings))
         out[codec.silver_table] = _conform({**cols, **_stamp(n, now)}, n, schema)
     cutouts = result.cutouts
     cut_cols = {name: cutouts.column(name) for name in cutouts.column_names}
@@ -150,6 +159,24 @@ def decode_bronze(bronze: pa.Table, settings: Settings, now: datetime | None = N
         from_source = _rejects(failed, original, _binary(original), now)
         out[REJECTS_TABLE] = pa.concat_tables([out[REJECTS_TABLE], from_source])
     return out
+
+
+def _science(
+    alerts: pa.Table, cols: dict[str, pa.Array], survey: str, settings: Settings
+) -> dict[str, pa.Array]:
+    """Science module outputs for the decoded alerts (quality flags included in what modules see)."""
+    from siskin.science.enrich import enabled_modules, science_columns
+
+    modules = enabled_modules(settings, survey)
+    if not modules:
+        return {}
+    flags = [pa.field("quality_ok", pa.bool_()), pa.field("quality_reason", pa.string())]
+    batch = alerts
+    for field in flags:
+        values = cols[field.name]
+        chunked = values if isinstance(values, pa.ChunkedArray) else pa.chunked_array([values], field.type)
+        batch = batch.append_column(field, chunked)
+    return science_columns(batch, modules)
 
 
 def _binary(bronze: pa.Table) -> pa.Array:

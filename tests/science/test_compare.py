@@ -17,7 +17,7 @@ from siskin.cli.main import main
 from siskin.science.base import Output, ScienceModule
 from siskin.science.compare import compare, peer_files
 from siskin.science.registry import build
-from siskin.science.tables import ZTF_SCIENCE
+from siskin.science.tables import ZTF_ALERTS
 
 ZTF_WITH_ROID = ("ztf/fink_processed", "ztf/alerts/fink-client-multi-2021-11-22")
 RUBIN_WITH_ROID = (
@@ -42,7 +42,7 @@ def rows_carrying(files: list[Path], column: str) -> int:
 
 def test_ztf_agreement_nalerthist_exact_and_roid_at_least_99_percent(shared_data: Path) -> None:
     files = [f for sub in ZTF_WITH_ROID for f in peer_files(shared_data / sub)]
-    result = compare(files, build(survey="ztf"))
+    result = compare(files, build(["roid", "nalerthist"], survey="ztf"))
     expected = rows_carrying(files, "roid")
     nalerthist, roid = result.columns[("ztf", "nalerthist")], result.columns[("ztf", "roid")]
     assert expected > 250 and nalerthist.compared == expected and roid.compared == expected
@@ -54,7 +54,7 @@ def test_ztf_agreement_nalerthist_exact_and_roid_at_least_99_percent(shared_data
 
 def test_rubin_roid_agrees_with_the_peer_roid_and_its_pred_flags(shared_data: Path) -> None:
     files = [f for sub in RUBIN_WITH_ROID for f in peer_files(shared_data / sub)]
-    result = compare(files, build(survey="rubin"))
+    result = compare(files, build(["rubin_roid"], survey="rubin"))
     report = result.columns[("rubin", "roid")]
     expected = rows_carrying(files, "roid") + rows_carrying(files, "pred")
     assert report.compared == expected > 50
@@ -77,7 +77,7 @@ def altered_copy(shared_data: Path, tmp_path: Path) -> tuple[Path, list[int], in
 
 def test_disagreements_are_listed_with_keys_ours_and_theirs(shared_data: Path, tmp_path: Path) -> None:
     path, candids, n = altered_copy(shared_data, tmp_path)
-    report = compare([path], build(survey="ztf")).columns[("ztf", "roid")]
+    report = compare([path], build(["roid"], survey="ztf")).columns[("ztf", "roid")]
     assert report.compared == n and report.agreed == n - 2
     assert sorted(d[1] for d in report.disagreements) == sorted(candids)
     assert all(d[3] == 2 and d[2] != 2 and str(d[0]).startswith("ZTF") for d in report.disagreements)
@@ -87,7 +87,7 @@ def test_cli_prints_rates_and_fails_under_min_rate(
     shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path, candids, n = altered_copy(shared_data, tmp_path)
-    assert main(["compare", "fink", str(path), "--min-rate", "0.99"]) == 1
+    assert main(["compare", "fink", str(path), "--column", "roid", "--min-rate", "0.99"]) == 1
     text = capsys.readouterr().out
     assert re.search(rf"ztf\s+roid\s+{n}\s+{n - 2}\s+{(n - 2) / n:.2%}", text), text
     assert all(str(c) in text for c in candids)
@@ -110,7 +110,7 @@ def test_a_new_column_plugs_in_by_name(shared_data: Path) -> None:
         name = "vsx_stub"
         version = "0"
         survey = "ztf"
-        table = ZTF_SCIENCE
+        table = ZTF_ALERTS
         inputs = ("ra", "dec")
         outputs = (Output("vsx", pa.string(), "VSX variable type"),)
 

@@ -16,7 +16,7 @@ from siskin.science import registry
 from siskin.science.base import ModuleConfig, Output, ScienceError, ScienceModule
 from siskin.science.paths import input_column
 from siskin.science.runner import run_modules
-from siskin.science.tables import ZTF_SCIENCE, science_schema
+from siskin.science.tables import ZTF_ALERTS, science_schema
 
 
 class Doubler(ScienceModule):
@@ -25,7 +25,7 @@ class Doubler(ScienceModule):
     name = "doubler"
     version = "2.1.0"
     survey = "ztf"
-    table = ZTF_SCIENCE
+    table = ZTF_ALERTS
     inputs = ("magpsf", "prv_candidates.jd")
     outputs = (Output("twice_mag", pa.float32(), "2 x magpsf"), Output("n_prv", pa.int32(), "history rows"))
 
@@ -100,7 +100,7 @@ def test_entry_point_plugins_are_discovered(
                 name = "plugin_brightness"
                 version = "0.3"
                 survey = "ztf"
-                table = "silver.ztf_science"
+                table = "silver.alerts"
                 inputs = ("magpsf",)
                 outputs = (Output("bright", pa.bool_(), "magpsf < 19"),)
 
@@ -120,9 +120,10 @@ def test_entry_point_plugins_are_discovered(
     out = run_modules(rows(), registry.build(["plugin_brightness"]))
     assert out["bright"].to_pylist() == [True, False]
     assert out["plugin_brightness_version"].to_pylist() == ["0.3", "0.3"]
-    fields = science_schema(ZTF_SCIENCE).names
+    fields = science_schema(ZTF_ALERTS).names
     assert "bright" in fields and "plugin_brightness_version" in fields
     sys.modules.pop("siskin_plugin_demo", None)
+    registry._MODULES.pop("plugin_brightness")
 
 
 def test_outputs_carry_keys_values_and_the_module_version() -> None:
@@ -200,16 +201,14 @@ def test_config_is_typed_and_strict() -> None:
         Configured(ModuleConfig())
 
 
-def test_science_tables_are_declared_in_the_catalog() -> None:
-    import siskin.science.tables  # noqa: F401  (the lead lists it in catalog.PROVIDERS when wiring)
-
-    spec = table(ZTF_SCIENCE)
-    schema = spec.arrow_schema()
-    assert spec.key == ("candid",) and spec.partition_by == ("night",)
+def test_science_outputs_are_columns_of_the_silver_tables() -> None:
+    schema = table(ZTF_ALERTS).arrow_schema()
     assert schema.field("roid").type == pa.int32() and schema.field("roid_version").type == pa.string()
     assert schema.field("nalerthist").type == pa.int32()
-    rubin = table("silver.rubin_science").arrow_schema()
+    assert schema.get_field_index("roid") < schema.get_field_index("bronze_sha256")  # before provenance
+    rubin = table("silver.rubin_alerts").arrow_schema()
     assert rubin.field("roid").type == pa.int32() and "rubin_roid_version" in rubin.names
+    assert "nalerthist" not in rubin.names  # a ZTF module
 
 
 def test_chunked_and_sliced_batches_give_the_rows_own_values() -> None:
