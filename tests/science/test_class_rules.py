@@ -264,6 +264,17 @@ def test_module_runs_after_roid_and_reads_its_output() -> None:
     assert out.schema.field("finkclass").metadata[b"siskin.module_version"] == FinkClass.version.encode()
 
 
+def test_module_logs_the_rules_it_cannot_run(caplog: pytest.LogCaptureFixture) -> None:
+    module = FinkClass()
+    batch = table([SN, QUIET], drop=("snn_snia_vs_nonia", "snn_sn_vs_all"))
+    with caplog.at_level("WARNING", logger="siskin.science.modules.classification"):
+        module.compute(batch)
+        module.compute(batch)  # once per set of skipped rules, not per batch
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1
+    assert "SN candidate (needs snn_snia_vs_nonia or snn_sn_vs_all)" in warnings[0]
+
+
 def peer_inputs(shared_data: Path) -> tuple[pa.Table, pa.Array]:
     """The SLSN sample decoded as silver, with the peer's own added columns as the rules' inputs."""
     path = shared_data / "ztf" / "fink_processed" / "fink-filters" / "few_SLSN_alerts.parquet"

@@ -9,14 +9,18 @@ modules produce as optional inputs: a rule whose inputs are absent does not fire
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from typing import Any
 
 import pyarrow as pa
 
-from siskin.science.base import Output, ScienceModule
+from siskin.science.base import ModuleConfig, Output, ScienceModule
 from siskin.science.classes.rules import RULES_VERSION, ClassConfig, classify, rule_inputs
 from siskin.science.registry import register
 from siskin.science.tables import ZTF_ALERTS
+
+log = logging.getLogger(__name__)
 
 REQUIRED = ("jd", "jdstarthist", "ndethist", "drb", "classtar", "roid")
 
@@ -40,7 +44,17 @@ class FinkClass(ScienceModule):
     )
     Config = ClassConfig
 
+    def __init__(self, config: ModuleConfig | Mapping[str, Any] | None = None) -> None:
+        super().__init__(config)
+        self._warned: set[tuple[str, ...]] = set()
+
     def compute(self, batch: pa.Table) -> Mapping[str, pa.Array]:
-        """The rules over whole columns."""
+        """The rules over whole columns; rules that could not run are logged (once per set of them)."""
         assert isinstance(self.config, ClassConfig)
-        return {"finkclass": classify(batch, self.config).labels}
+        result = classify(batch, self.config)
+        skipped = tuple(sorted(result.skipped))
+        if skipped and skipped not in self._warned:
+            self._warned.add(skipped)
+            detail = "; ".join(f"{rule} (needs {', '.join(result.skipped[rule])})" for rule in skipped)
+            log.warning("finkclass: rules that cannot fire, their inputs are not produced: %s", detail)
+        return {"finkclass": result.labels}
