@@ -18,6 +18,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     paths = [file for path in args.paths for file in peer_files(path)]
     modules = build(args.module or None)
+    settings = _settings(args)
+    for module in modules:  # as in a Spark task: the lake's catalogs, the CDS service's URL
+        module.bind(settings)
     result = compare(paths, modules, columns=args.column or None)
     if not result.columns:
         where = ", ".join(map(str, args.paths))
@@ -31,6 +34,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"agreement under {args.min_rate:.2%}: {', '.join(low)}")
         return 1
     return 0
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    """The deployment's settings, with this command's `--lake` and `--cds-url` over them."""
+    import os
+
+    from siskin.config import load_settings
+
+    if getattr(args, "config", None):
+        os.environ["SISKIN_CONFIG"] = str(args.config)
+    overrides: dict[str, Any] = {}
+    lake = getattr(args, "compare_lake", None) or getattr(args, "lake", None)
+    if lake:
+        overrides["lake"] = lake
+    settings = load_settings(**overrides)
+    if args.cds_url:
+        cds = settings.science.cds.model_copy(update={"url": args.cds_url})
+        settings = settings.model_copy(update={"science": settings.science.model_copy(update={"cds": cds})})
+    return settings
 
 
 def _as_json(result: Any) -> dict[str, Any]:
@@ -66,4 +88,10 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--max-listed", type=int, default=50, help="disagreements listed per column")
     p.add_argument("--min-rate", type=float, default=0.0, help="exit 1 when a column agrees less (0..1)")
     p.add_argument("--json", action="store_true", help="one JSON object instead of the text report")
+    p.add_argument(
+        "--lake",
+        dest="compare_lake",
+        help="lake whose catalogs.<name> tables label the alerts (default: --lake)",
+    )
+    p.add_argument("--cds-url", help="CDS xMatch sync endpoint (default: science.cds.url; a replay server)")
     p.set_defaults(func=cmd_compare)
