@@ -160,6 +160,14 @@ def test_anomalies_running_top_n_per_night_and_seed() -> None:
     (replayed,) = registry.build(["anomalies"], survey="ztf", configs=config)
     replayed.seed(first.filter(pa.array([True, False, True, False])))
     assert replayed.mask(first).to_pylist() == [True, False, True, False]
+    # seeding night by night adds to the state: the night seeded first is not forgotten
+    (by_night,) = registry.build(["anomalies"], survey="ztf", configs=config)
+    by_night.seed(passed_before)
+    by_night.seed(other_night.filter(pa.array([True, False, True])))
+    by_night.seed(other_night.slice(0, 0))
+    assert by_night.mask(third).to_pylist() == [False, True, False]
+    late = anomaly_rows([0.1, 0.25], night=20260102, first=40)
+    assert by_night.mask(late).to_pylist() == [True, False]  # night 2 holds -0.01 and 0.2: 0.1 displaces 0.2
     # the highest end when configured
     (high,) = registry.build(
         ["anomalies"], survey="ztf", configs={"anomalies": {"most_anomalous": "highest", "top_n": 1}}

@@ -6,7 +6,8 @@ A stream cannot know the rest of the night, so an alert that passed early may la
 at most N alerts of a night pass per batch, and the night's final top N is always among those that
 passed. After a restart `seed(passed)` restores the per-night state from what the filter's output
 already holds (columns `night`, `anomaly_score`, `candid`), so a replayed batch decides as it did
-the first time; an alert of the batch already in the state competes once, as itself.
+the first time; an alert of the batch already in the state competes once, as itself. `seed` adds
+to the state (night by night as nights appear, or all at once): it never forgets other nights.
 
 The reference broker's anomaly score is lower for more anomalous alerts (`most_anomalous="lowest"`).
 Alerts without a score never pass.
@@ -95,11 +96,17 @@ class Anomalies(Filter):
         return pa.array(passed)
 
     def seed(self, passed: pa.Table) -> None:
-        """The state from the alerts already passed: each night's top N among them."""
+        """Add alerts already passed to the state (each night keeps its top N): call it once with
+        everything, or night by night as nights appear; nights it is not given keep their state."""
         c = self.config
         assert isinstance(c, AnomaliesConfig)
         nights, keys, candids, valid = self._columns(passed)
-        nights, keys, candids = nights[valid], keys[valid], candids[valid]
+        fresh = valid & ~np.isin(candids, self._candids)
+        nights = np.r_[self._nights, nights[fresh]]
+        keys = np.r_[self._keys, keys[fresh]]
+        candids = np.r_[self._candids, candids[fresh]]
+        _, first = np.unique(candids, return_index=True)  # one entry per alert
+        nights, keys, candids = nights[first], keys[first], candids[first]
         ranks, _ = self._rank(nights, keys, candids)
         kept = ranks < c.top_n
         self._nights, self._keys, self._candids = nights[kept], keys[kept], candids[kept]
