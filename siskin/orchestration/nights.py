@@ -10,6 +10,8 @@ from siskin.errors import ConfigurationError
 def parse_night(value: object) -> int:
     """A night as YYYYMMDD (int or text, dashes allowed); a ConfigurationError for anything else."""
     text = str(value).strip().replace("-", "")
+    if len(text) != 8 or not text.isdigit():
+        raise ConfigurationError(f"night must be a date as YYYYMMDD, got {value!r}")
     try:
         parsed = datetime.strptime(text, "%Y%m%d").date()
     except ValueError:
