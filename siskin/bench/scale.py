@@ -204,7 +204,9 @@ def visit_alerts(gold_uri: str, n_alerts: int, rng: np.random.Generator, batch: 
             "night": np.int32(NIGHT),
         }
     )
-    out = pa.Table.from_pandas(frame, schema=GOLD_INPUT_SCHEMA, preserve_index=False).to_pandas()
+    out = pa.Table.from_pandas(
+        frame.reindex(columns=GOLD_INPUT_SCHEMA.names), schema=GOLD_INPUT_SCHEMA, preserve_index=False
+    ).to_pandas()
     out.attrs["existing"] = len(existing)
     return out
 

@@ -28,8 +28,13 @@ GOLD_INPUT_SCHEMA = pa.schema(
         pa.field("rb", pa.float64()),
         pa.field("quality_ok", pa.bool_()),
         pa.field("night", pa.int32()),
+        pa.field("class", pa.string()),  # the alert's final class (science), null when not classified
+        pa.field("class_version", pa.string()),  # the class rules' version that gave it
     ]
 )
+
+# The silver columns holding each alert's final class and its version (the `finkclass` module).
+CLASS_COLUMNS = ("finkclass", "finkclass_version")
 
 ZTF_BANDS = pa.array(["g", "r", "i"])  # fid 1, 2, 3
 MJD_TO_JD = 2400000.5
@@ -92,6 +97,9 @@ def _rubin(alerts: pa.Table) -> pa.Table:
 def _table(alerts: pa.Table, columns: dict[str, pa.Array]) -> pa.Table:
     for name in ("ra", "dec", "quality_ok", "night"):
         columns[name] = alerts.column(name)
+    n = alerts.num_rows
+    for name, source in zip(("class", "class_version"), CLASS_COLUMNS, strict=True):
+        columns[name] = alerts.column(source) if source in alerts.column_names else pa.nulls(n, pa.string())
     arrays = [pc.cast(columns[f.name], f.type) for f in GOLD_INPUT_SCHEMA]
     return pa.Table.from_arrays(arrays, schema=GOLD_INPUT_SCHEMA)
 
@@ -120,6 +128,11 @@ SURVEYS: dict[str, SurveyInputs] = {
         _rubin,
     ),
 }
+
+
+def read_columns(survey: str) -> list[str]:
+    """The silver columns gold reads of a survey's table: the mapped ones and the class, when present."""
+    return [*SURVEYS[survey].columns, *CLASS_COLUMNS]
 
 
 def gold_inputs(survey: str, alerts: pa.Table) -> pa.Table:

@@ -149,8 +149,11 @@ def merge_objects(
     return _merge(gold_uri, to_gold_table(frame), cells, app_id, version, metadata or {})
 
 
-def fold_alerts(gold_uri: str, alerts: pd.DataFrame, buckets: int) -> tuple[pd.DataFrame, np.ndarray]:
-    """The new gold rows of the objects these alerts (gold input shape) belong to, and the cells searched."""
+def fold_alerts(
+    gold_uri: str, alerts: pd.DataFrame, buckets: int
+) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """The new gold rows of the objects these alerts (gold input shape) belong to, the cells searched,
+    and those objects' rows before the alerts (for the class history)."""
     cells = cells_near(alerts["ra"], alerts["dec"])
     partial = aggregate_alerts(alerts, buckets)
     current = read_objects(gold_uri, partial[KEYS], cells)
@@ -160,7 +163,24 @@ def fold_alerts(gold_uri: str, alerts: pd.DataFrame, buckets: int) -> tuple[pd.D
         else reduce_partials(pd.concat([current, partial], ignore_index=True), buckets)
     )
     merged["bucket"] = place(merged, current, alerts[[*KEYS, "ra", "dec"]])
-    return merged, cells
+    return merged, cells, current
+
+
+def merge_folded(
+    gold_uri: str,
+    merged: pd.DataFrame,
+    cells: np.ndarray,
+    *,
+    app_id: str,
+    version: int,
+    metadata: dict[str, str] | None = None,
+) -> bool:
+    """MERGE rows `fold_alerts` computed (restricted to its cells); False when already committed."""
+    from siskin.lake.transactions import already_committed
+
+    if merged.empty or already_committed(gold_uri, app_id, version):
+        return False
+    return _merge(gold_uri, to_gold_table(merged), cells, app_id, version, metadata or {})
 
 
 def upsert_alerts(
@@ -177,6 +197,6 @@ def upsert_alerts(
 
     if alerts.empty or already_committed(gold_uri, app_id, version):
         return 0
-    merged, cells = fold_alerts(gold_uri, alerts, buckets)
+    merged, cells, _ = fold_alerts(gold_uri, alerts, buckets)
     _merge(gold_uri, to_gold_table(merged), cells, app_id, version, metadata or {})
     return len(merged)

@@ -44,6 +44,8 @@ def gold_schema() -> pa.Schema:
             pa.field("sum_y", pa.float64()),
             pa.field("sum_z", pa.float64()),
             pa.field("last_class", pa.string()),
+            pa.field("last_class_version", pa.string()),  # the class rules' version that gave last_class
+            pa.field("last_class_jd", pa.float64()),  # time of the alert that gave last_class
             pa.field("updated_at", UTC_TS),
         ]
     )
@@ -85,7 +87,9 @@ def aggregate_alerts(alerts: pd.DataFrame, buckets: int) -> pd.DataFrame:
             "sum_x": np.cos(rad_dec) * np.cos(rad_ra) * w,
             "sum_y": np.cos(rad_dec) * np.sin(rad_ra) * w,
             "sum_z": np.sin(rad_dec) * w,
-            "last_class": None,
+            "last_class": df["class"] if "class" in df else None,
+            "last_class_version": df["class_version"] if "class_version" in df else None,
+            "last_class_jd": df["jd"].where(df["class"].notna()) if "class" in df else np.nan,
         }
     )
     for band in BANDS:
@@ -123,8 +127,16 @@ def reduce_partials(parts: pd.DataFrame, buckets: int) -> pd.DataFrame:
         }
     )
     out = out.join(_latest(parts, "last_jd", ["last_candid", "last_rb", "last_quality_ok"]))
+    class_columns = ["last_class", "last_class_version", "last_class_jd"]
+    for name in class_columns:  # partial rows of an older gold table may lack the newer ones
+        if name not in parts:
+            parts[name] = np.nan if name == "last_class_jd" else None
     classes = parts.dropna(subset=["last_class"])
-    out["last_class"] = _latest(classes, "last_jd", ["last_class"])["last_class"] if len(classes) else None
+    if "last_class_jd" in classes:
+        classes = classes.assign(last_class_jd=classes["last_class_jd"].fillna(classes["last_jd"]))
+    latest = _latest(classes, "last_class_jd", class_columns) if len(classes) else None
+    for name in class_columns:
+        out[name] = latest[name] if latest is not None else None
     for band in BANDS:
         cols = [f"last_mag_{band}", f"last_magerr_{band}", f"last_jd_{band}"]
         out = out.join(_latest(parts, f"last_jd_{band}", cols))

@@ -27,7 +27,12 @@ Rebuild = Literal["none", "night", "objects"]
 UTC_TS = pa.timestamp("us", tz="UTC")
 
 # Modules that declare further tables (science outputs, filters, marts): importing one registers its tables.
-PROVIDERS: tuple[str, ...] = ("siskin.science.xmatch.tables", "siskin.orchestration.tables", "siskin.streams.tables")
+PROVIDERS: tuple[str, ...] = (
+    "siskin.science.xmatch.tables",
+    "siskin.orchestration.tables",
+    "siskin.streams.tables",
+    "siskin.marts.tables",
+)
 
 SchemaSource: TypeAlias = str | pa.Schema | Callable[[], pa.Schema]
 
@@ -323,6 +328,17 @@ def _core_after_surveys() -> None:
             writer="gold",
             rebuild="objects",
             sort_by=("survey", "objectId"),
+        )
+    )
+    register(
+        TableSpec(
+            "gold.class_history",
+            "one row per change of an object's class or of the rules' version giving it (append-only)",
+            "siskin.gold.classes:class_history_schema",
+            partition_by=("night",),
+            key=("survey", "objectId", "candid", "class_version"),
+            writer="gold",
+            rebuild="none",
         )
     )
     register(

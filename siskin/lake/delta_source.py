@@ -69,9 +69,11 @@ def read_file_refs(
         refs.column("path").to_pylist(), refs.column("partition_values").to_pylist(), strict=True
     ):
         values = json.loads(pvals) if pvals else {}
-        wanted = None if columns is None else [c for c in columns if c not in values]
         with fs.open_input_file(f"{root}/{path}") as handle:
             parquet = pq.ParquetFile(handle)
+            # a column the file predates (a science module added later) is left out, not an error
+            present = set(parquet.schema_arrow.names)
+            wanted = None if columns is None else [c for c in columns if c not in values and c in present]
             # one thread: Spark already runs one task per core
             for batch in parquet.iter_batches(batch_size=batch_rows, columns=wanted, use_threads=False):
                 table = pa.Table.from_batches([batch])

@@ -49,7 +49,9 @@ def _alerts(objects: pd.DataFrame, batch: int, seed: int, jitter_arcsec: float =
             "night": np.int32(20260101 + batch),
         }
     )
-    return pa.Table.from_pandas(frame, schema=GOLD_INPUT_SCHEMA, preserve_index=False).to_pandas()
+    return pa.Table.from_pandas(
+        frame.reindex(columns=GOLD_INPUT_SCHEMA.names), schema=GOLD_INPUT_SCHEMA, preserve_index=False
+    ).to_pandas()
 
 
 def _files(uri: str) -> dict[str, str]:

@@ -72,7 +72,9 @@ def _gold_alerts(batch: int, n: int = 60, recur: bool = True) -> pd.DataFrame:
             "night": np.int32(NIGHTS[0]),
         }
     )
-    return pa.Table.from_pandas(frame, schema=GOLD_INPUT_SCHEMA, preserve_index=False).to_pandas()
+    return pa.Table.from_pandas(
+        frame.reindex(columns=GOLD_INPUT_SCHEMA.names), schema=GOLD_INPUT_SCHEMA, preserve_index=False
+    ).to_pandas()
 
 
 def _gold_batch(settings: Settings, batch: int, recur: bool = True) -> pd.DataFrame:
