@@ -30,8 +30,8 @@ def cmd_train_mulens(args: argparse.Namespace) -> int:
     from siskin.science import train
 
     folder: Path = args.from_peer
-    if not (folder / "rf.sav").is_file() or not (folder / "pca.sav").is_file():
-        raise SiskinError(f"{folder} must hold the peer's rf.sav and pca.sav")
+    if not (folder / "rf.sav").is_file():
+        raise SiskinError(f"{folder} must hold the peer's rf.sav")
     card = train.export_mulens(folder, args.out, source_version=args.peer_version)
     print(json.dumps({"out": str(args.out), **card}, sort_keys=True))
     return 0
@@ -52,13 +52,13 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--objects", type=int, default=4000, help="synthetic light curves to draw")
     s.add_argument("--trees", type=int, default=200, help="trees in the forest")
     s.set_defaults(func=cmd_train_snia)
-    m = kinds.add_parser("mulens", help="microlensing forest and PCA: export the peer's (--from-peer)")
+    m = kinds.add_parser("mulens", help="microlensing forest: export the peer's (--from-peer)")
     m.add_argument("--out", type=Path, required=True, help="artefact folder to write")
     m.add_argument(
         "--from-peer",
         type=Path,
         required=True,
-        help="folder with the peer's rf.sav and pca.sav (fink-science)",
+        help="folder with the peer's rf.sav (fink-science data/models)",
     )
     m.add_argument("--peer-version", default="7.4.0", help="fink-science version the pickles came from")
     m.set_defaults(func=cmd_train_mulens)

@@ -79,6 +79,25 @@ def close(tolerance: float) -> Comparator:
     return within
 
 
+def mulens_score(tolerance: float) -> Comparator:
+    """The microlensing score within `tolerance`; the peer's older per-band record (class_1, ml_score_1,
+    class_2, ml_score_2) is read as its later score: the mean of the two when both classes are ML, else 0."""
+
+    def within(ours: pa.Array, theirs: pa.Array) -> np.ndarray:
+        if pa.types.is_struct(theirs.type):
+            both = pc.and_(
+                pc.equal(pc.struct_field(theirs, "class_1"), "ML"),
+                pc.equal(pc.struct_field(theirs, "class_2"), "ML"),
+            )
+            mean = pc.divide(
+                pc.add(pc.struct_field(theirs, "ml_score_1"), pc.struct_field(theirs, "ml_score_2")), 2.0
+            )
+            theirs = pc.if_else(pc.fill_null(both, False), mean, 0.0)
+        return close(tolerance)(ours, theirs)
+
+    return within
+
+
 def features(rtol: float, atol: float = 1e-12) -> Comparator:
     """Structs of floats equal field by field within `rtol` (null fields, null structs and NaN agree)."""
 
@@ -115,7 +134,7 @@ PEER_COLUMNS: dict[str, Comparator] = {
     "x4lac": label,
     "spicy_class": label,
     "DR3Name": label,
-    "mulens": label,
+    "mulens": mulens_score(1e-3),
     "rf_snia_vs_nonia": close(1e-3),
     "snn_snia_vs_nonia": close(1e-3),
     "snn_sn_vs_all": close(1e-3),

@@ -86,14 +86,3 @@ def forest_from_pickle(path: Path) -> tuple[Forest, dict[str, Any]]:
         "random_state": state.get("random_state"),
     }
     return from_trees(trees, n_features), params
-
-
-def pca_from_pickle(path: Path) -> dict[str, np.ndarray]:
-    """A pickled (whitened) PCA as its arrays: mean, components, explained variance."""
-    state = read_pickle(path).state
-    return {
-        "mean": np.asarray(state["mean_"], dtype=np.float64),
-        "components": np.asarray(state["components_"], dtype=np.float64),
-        "explained_variance": np.asarray(state["explained_variance_"], dtype=np.float64),
-        "whiten": np.asarray(bool(state["whiten"])),
-    }

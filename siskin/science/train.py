@@ -14,9 +14,7 @@ training data, metrics) and a human-readable `README.md` model card.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -316,55 +314,37 @@ def write_trained_snia(out: Path, trained: Trained, *, seed: int, objects: int, 
     return write_artefact(out, trained.forest, meta, readme)
 
 
-# --- exported: the peer's microlensing forest and PCA (LIA) ------------------------------------------
+# --- exported: the peer's microlensing forest (LIA) ---------------------------------------------------
 
-MULENS_PEER_README = """# Microlensing classifier (`mulens`): the peer's LIA random forest and PCA
+MULENS_PEER_README = """# Microlensing classifier (`mulens`): the peer's LIA random forest
 
-**What:** the peer broker Fink's published microlensing models, `rf.sav` (scikit-learn {sklearn}
-`RandomForestClassifier`, {trees} trees, 4 classes: {classes}) and `pca.sav` (whitened PCA, 47
-features to 44 components) from the `fink-science` wheel ({version}) on PyPI, as trained for LIA
-(Godines et al. 2019) on simulated ZTF light curves (https://github.com/tblaineau/ZTF_mulens_simulator).
-Siskin did not train them.
+**What:** the peer broker Fink's published microlensing forest, `rf.sav` from the `fink-science`
+wheel ({version}) on PyPI: a scikit-learn {sklearn} `RandomForestClassifier` ({trees} trees, depth 4,
+classes CONSTANT, CV, ML, VARIABLE) trained for LIA (Godines et al. 2019) on simulated ZTF light
+curves (https://github.com/tblaineau/ZTF_mulens_simulator). Siskin did not train it. The wheel's
+`pca.sav` is not used: the peer's classifier (LIA, FINK branch) feeds the 47 features to the forest
+directly.
 
-**Why exported:** scikit-learn 1.9 refuses the pickles. Their arrays were read without running any
-pickled code (`siskin/science/peer_models.py`): the forest as `forest.npz` (numpy evaluation,
-`siskin/science/forest.py`), the PCA as `pca.npz` (mean, components, explained variance).
-Produced by: `siskin train mulens --from-peer <folder with rf.sav, pca.sav>`.
+**Why exported:** scikit-learn 1.9 refuses the pickle. Its arrays were read without running any
+pickled code (`siskin/science/peer_models.py`) into `forest.npz` (numpy evaluation,
+`siskin/science/forest.py`). Produced by: `siskin train mulens --from-peer <folder with rf.sav>`.
 
-**Features (47 per band):** LIA's statistics of the normalised flux of one band
-(`siskin/science/lia_features.py`).
+**Features (47 per band):** LIA's statistics of one band's flux (`siskin/science/lia_features.py`).
 
 **Licence:** Apache-2.0 (fink-science, AstroLab Software); see `NOTICE`.
 
-**Sources:** rf.sav sha256 `{pickle_sha256}`, pca.sav sha256 `{pca_sha256}`.
+**Source:** {pickle_name}, sha256 `{pickle_sha256}`.
 """
 
 
 def export_mulens(folder: Path, out: Path, source_version: str = "7.4.0") -> dict[str, Any]:
-    """The peer's LIA forest and PCA as Siskin's `mulens` artefact (forest.npz + pca.npz)."""
-    from siskin.science.peer_models import pca_from_pickle
+    """The peer's LIA forest (`rf.sav` in `folder`) as Siskin's `mulens` artefact."""
+    from siskin.science.lia_features import FEATURE_NAMES
 
-    pca = pca_from_pickle(folder / "pca.sav")
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, array in pca.items():
-            member = io.BytesIO()
-            np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, member.getvalue())
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "pca.npz").write_bytes(buffer.getvalue())
-    pca_sha = hashlib.sha256(buffer.getvalue()).hexdigest()
-    template = MULENS_PEER_README.replace("{pca_sha256}", sha256_file(folder / "pca.sav"))
-    card = export_peer_forest(
+    return export_peer_forest(
         folder / "rf.sav",
         out,
-        features=[f"pc{i}" for i in range(int(pca["components"].shape[0]))],
+        features=list(FEATURE_NAMES),
         source_version=source_version,
-        readme_template=template.replace("{classes}", "see model.json"),
-        extra={
-            "pca": {"file": "pca.npz", "sha256": pca_sha, "source_sha256": sha256_file(folder / "pca.sav")}
-        },
+        readme_template=MULENS_PEER_README,
     )
-    return card
