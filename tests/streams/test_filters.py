@@ -314,3 +314,32 @@ def test_rubin_filters() -> None:
     assert built["rubin_bright_transients"].mask(batch).to_pylist() == [True, False, False, False]
     assert built["rubin_new_objects"].mask(batch).to_pylist() == [True, False, False, False]
     assert built["rubin_solar_system"].mask(batch).to_pylist() == [True, False, False, False]
+
+
+def test_filter_function() -> None:
+    import numpy as np
+    import pyarrow.compute as pc
+
+    from siskin.streams.filters.function import filter_function
+
+    @filter_function(
+        name="test_red_bright", description="r band, brighter than 18", version="2", inputs=("magpsf", "fid")
+    )
+    def red_bright(magpsf: pa.Array, fid: pa.Array) -> pa.Array:
+        return pc.and_(pc.less(magpsf, 18), pc.equal(fid, 2))
+
+    try:
+        (f,) = registry.build(["test_red_bright"], survey="ztf")
+        assert (f.name, f.version, f.inputs) == ("test_red_bright", "2", ("magpsf", "fid"))
+        rows = [{"magpsf": 17.0, "fid": 2}, {"magpsf": 17.0, "fid": 1}, {"magpsf": None, "fid": 2}]
+        assert f.mask(ztf_rows(rows)).to_pylist() == [True, False, False]
+    finally:
+        registry._FILTERS.pop("test_red_bright", None)
+
+    @filter_function(name="t_bad", description="d", version="1", inputs=("magpsf",), registered=False)
+    def bad(magpsf: pa.Array) -> np.ndarray:
+        return np.zeros(len(magpsf), np.int64)
+
+    assert "t_bad" not in registry.available()
+    with pytest.raises(FilterError, match="int64"):
+        bad().mask(ztf_rows([{}]))
