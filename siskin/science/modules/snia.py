@@ -3,7 +3,8 @@
 The peer's rule (fink-science `rfscore_sigmoid_full`, defaults), applied in this order:
   0  fewer than `min_points` magnitudes in the alert (history + current), or `ndethist` above
      `max_ndethist` (an old object is no early supernova), or, when a SIMBAD label (`cdsxmatch`) is
-     in the batch, a label that is not a possible extragalactic host;
+     in the batch, a label that is not a possible extragalactic host (a null label, from a SIMBAD
+     module that failed on the batch, is not cut; the peer's "Fail" is a host label, as there);
   0  no sigmoid fit in g or in r (a band with too few nights, or not rising all along: `sigmoid.py`);
   p  otherwise the forest's probability of SN Ia over the 12 features.
 Without a `cdsxmatch` column the SIMBAD cut is not applied here; the class rules apply it.
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field
 
 from siskin.science import sigmoid
@@ -76,8 +78,9 @@ def eligible(batch: pa.Table, curves: sigmoid.LightCurves, config: SniaConfig) -
     if "cdsxmatch" in batch.column_names:
         from siskin.science.classes.labels import EG_HOST_LABELS
 
-        labels = batch.column("cdsxmatch").to_pylist()
-        mask &= np.array([label in EG_HOST_LABELS for label in labels], dtype=bool)
+        labels = batch.column("cdsxmatch")
+        host = pc.is_in(labels, pa.array(sorted(EG_HOST_LABELS)))
+        mask &= np.asarray(pc.fill_null(pc.or_kleene(host, labels.is_null()), True))
     return np.asarray(mask)
 
 
