@@ -97,6 +97,10 @@ def test_variable_star_catalog_label() -> None:
         QUIET | {"vsx": "EA", "gcvs": "EA"},
     ]
     assert classes(rows) == ["(VSX) EW", "(GCVS) RRAB", "SN candidate", "Unknown", "(VSX) EA"]
+    # VSX's own notation: uncertain (`:`), alternatives (`|`), subtypes (`EA/SD`); mixed with a non-star: no
+    notation = [QUIET | {"vsx": v} for v in ("EW:", "EB|EW", "EA/SD:", "RRAB/BL", "SN Ia|EA", ":")]
+    expected_notation = ["(VSX) EW:", "(VSX) EB|EW", "(VSX) EA/SD:", "(VSX) RRAB/BL", "Unknown", "Unknown"]
+    assert classes(notation) == expected_notation
     # the reference broker's behaviour: SIMBAD only
     assert classes(rows, variable_star_override=False) == [
         "Unknown",

@@ -31,6 +31,7 @@ module's version, stored next to every class.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -165,9 +166,27 @@ def _catalog_matched(cols: Columns, name: str) -> np.ndarray:
     return text.is_valid().to_numpy(zero_copy_only=False) & ~empty & ~cols.startswith(name, "Fail")
 
 
+def is_vsx_stellar(label: str) -> bool:
+    """A VSX type string names a stellar variable: every alternative (`|`, `+`) is a stellar type, once
+    uncertainty marks (`:`) and subtypes (`EA/SD` is EA) are set aside."""
+    parts = [p.strip().rstrip(":").strip() for p in re.split(r"[|+]", label)]
+    parts = [p for p in parts if p]
+    return bool(parts) and all(p in VSX_STELLAR or p.split("/")[0] in VSX_STELLAR for p in parts)
+
+
+def vsx_stellar(cols: Columns) -> np.ndarray:
+    """Whether each `vsx` label is a stellar type (decided once per distinct label, not per alert)."""
+    encoded = pc.dictionary_encode(cols.text("vsx"))
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    verdicts = np.array([is_vsx_stellar(v) for v in encoded.dictionary.to_pylist()] + [False], dtype=bool)
+    indices = pc.fill_null(encoded.indices, len(encoded.dictionary)).to_numpy(zero_copy_only=False)
+    return verdicts[indices]
+
+
 def variable_star(cols: Columns, c: ClassConfig, fired: Fired) -> np.ndarray:
     """A VSX match of a stellar variability type, or any GCVS match."""
-    vsx = cols.isin("vsx", VSX_STELLAR) if cols.has("vsx") else np.zeros(cols.n, bool)
+    vsx = vsx_stellar(cols) if cols.has("vsx") else np.zeros(cols.n, bool)
     gcvs = _catalog_matched(cols, "gcvs") if cols.has("gcvs") else np.zeros(cols.n, bool)
     return vsx | gcvs
 
@@ -176,7 +195,7 @@ def variable_star_label(cols: Columns) -> pa.Array:
     """'(VSX) <type>' where VSX matched a stellar type, else '(GCVS) <type>' (the broker's '(TNS) ' style)."""
     vsx = pc.binary_join_element_wise("(VSX) ", cols.text("vsx"), "")
     gcvs = pc.binary_join_element_wise("(GCVS) ", cols.text("gcvs"), "")
-    return pc.if_else(pa.array(cols.isin("vsx", VSX_STELLAR)), vsx, gcvs)
+    return pc.if_else(pa.array(vsx_stellar(cols)), vsx, gcvs)
 
 
 AMBIGUITY_FROM = ("Microlensing candidate", "SN candidate", "Solar System candidate", "Solar System MPC")
