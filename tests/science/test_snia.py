@@ -125,6 +125,8 @@ def test_simbad_label_cut_applies_when_the_label_is_in_the_batch() -> None:
     plain = run_modules(batch, [SniaScore()])["rf_snia_vs_nonia"].to_pylist()
     cut = run_modules(labelled, [SniaScore()])["rf_snia_vs_nonia"].to_pylist()
     assert plain[0] > 0 and cut == [plain[0], 0.0]
+    failed = batch.append_column("cdsxmatch", pa.array(["Fail", None], pa.string()))  # no answer: not cut
+    assert run_modules(failed, [SniaScore()])["rf_snia_vs_nonia"].to_pylist() == plain
 
 
 def test_artefact_is_checked_against_its_card() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -12,6 +13,7 @@ import pytest
 
 from siskin.cli.main import main
 from siskin.science.base import ScienceError
+from siskin.science.forest import from_bytes
 from siskin.science.peer_models import forest_from_pickle, read_pickle
 from siskin.science.train import Trained, train_snia, write_trained_snia
 
@@ -83,3 +85,23 @@ def test_reader_refuses_pickles_that_run_code(tmp_path: Path) -> None:
     path.write_bytes(pickle.dumps(Evil()))
     with pytest.raises(ScienceError, match="refusing to load"):
         read_pickle(path)
+
+
+def test_cli_exports_a_peer_style_mulens_forest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(120, 47))
+    y = np.array(["CONSTANT", "CV", "ML", "VARIABLE"])[rng.integers(0, 4, 120)]
+    model = RandomForestClassifier(n_estimators=4, max_depth=4, random_state=2).fit(x, y)
+    (tmp_path / "peer").mkdir()
+    (tmp_path / "peer/rf.sav").write_bytes(pickle.dumps(model))
+    assert (
+        main(["train", "mulens", "--from-peer", str(tmp_path / "peer"), "--out", str(tmp_path / "out")]) == 0
+    )
+    card = json.loads(capsys.readouterr().out)
+    assert card["classes"] == ["CONSTANT", "CV", "ML", "VARIABLE"] and len(card["features"]) == 47
+    assert card["source"]["sha256"] == hashlib.sha256((tmp_path / "peer/rf.sav").read_bytes()).hexdigest()
+    assert (tmp_path / "out/NOTICE").is_file() and "Apache" in (tmp_path / "out/README.md").read_text()
+    forest = from_bytes((tmp_path / "out/forest.npz").read_bytes())
+    assert np.abs(forest.predict_proba(x) - model.predict_proba(x)).max() < 1e-12
