@@ -32,6 +32,7 @@ PROVIDERS: tuple[str, ...] = (
     "siskin.orchestration.tables",
     "siskin.streams.tables",
     "siskin.marts.tables",
+    "siskin.quality.tables",
 )
 
 SchemaSource: TypeAlias = str | pa.Schema | Callable[[], pa.Schema]
