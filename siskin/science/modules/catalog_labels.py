@@ -30,7 +30,7 @@ from pydantic import Field
 from siskin.science.base import ModuleConfig, Output, ScienceModule
 from siskin.science.registry import register
 from siskin.science.tables import RUBIN_ALERTS, ZTF_ALERTS
-from siskin.science.xmatch.index import SkyIndex
+from siskin.science.xmatch.index import Around, SkyIndex
 
 if TYPE_CHECKING:
     from siskin.config import Settings
@@ -147,14 +147,22 @@ class Nearest:
     catalogs: list[_Cached]
 
 
-def nearest_in(catalogs: list[_Cached], ra: np.ndarray, dec: np.ndarray) -> Nearest:
-    """The nearest match over several tables (4LAC is two): the smallest separation wins."""
+def nearest_in(
+    catalogs: list[_Cached], ra: np.ndarray, dec: np.ndarray, blocks: dict[int, Around] | None = None
+) -> Nearest:
+    """The nearest match over several tables (4LAC is two): the smallest separation wins.
+
+    `blocks`: pixel blocks per order, filled and shared by the labels of one batch."""
     n = len(ra)
     row = np.full(n, -1, dtype=np.int64)
     sep = np.full(n, np.inf)
     source = np.zeros(n, dtype=np.int64)
+    blocks = {} if blocks is None else blocks
     for k, catalog in enumerate(catalogs):
-        r, s = catalog.index.nearest(ra, dec)
+        order = catalog.index.order
+        if order not in blocks:
+            blocks[order] = Around.of(ra, dec, order)
+        r, s = catalog.index.nearest(ra, dec, blocks[order])
         better = (r >= 0) & (s < sep)
         row[better], sep[better], source[better] = r[better], s[better], k
     return Nearest(row, sep, source, catalogs)
@@ -179,21 +187,26 @@ def label_columns(
     """Every label column for positions, given each label's cached tables (None: catalog absent)."""
     n = len(ra)
     out: dict[str, pa.Array] = {}
+    blocks: dict[int, Around] = {}
     for label in ("vsx", "gcvs"):
         cats = tables[label]
         out[label] = (
-            pa.nulls(n, pa.string()) if cats is None else _text(nearest_in(cats, ra, dec), "type", UNKNOWN)
+            pa.nulls(n, pa.string())
+            if cats is None
+            else _text(nearest_in(cats, ra, dec, blocks), "type", UNKNOWN)
         )
     for label in ("x3hsp", "x4lac"):
         cats = tables[label]
         out[label] = (
-            pa.nulls(n, pa.string()) if cats is None else _text(nearest_in(cats, ra, dec), "id", UNKNOWN)
+            pa.nulls(n, pa.string())
+            if cats is None
+            else _text(nearest_in(cats, ra, dec, blocks), "id", UNKNOWN)
         )
     spicy = tables["spicy"]
     if spicy is None:
         out["spicy_id"], out["spicy_class"] = pa.nulls(n, pa.int64()), pa.nulls(n, pa.string())
     else:
-        found = nearest_in(spicy, ra, dec)
+        found = nearest_in(spicy, ra, dec, blocks)
         ids = np.full(n, -1, dtype=np.int64)
         for k, catalog in enumerate(found.catalogs):
             hit = np.flatnonzero((found.row >= 0) & (found.source == k))
@@ -205,7 +218,7 @@ def label_columns(
     if mangrove is None:
         out["mangrove"] = pa.nulls(n, MANGROVE_TYPE)
     else:
-        found = nearest_in(mangrove, ra, dec)
+        found = nearest_in(mangrove, ra, dec, blocks)
         fields = [_text(found, MANGROVE_SOURCE.get(f, f), "None") for f in MANGROVE_FIELDS]
         out["mangrove"] = pa.StructArray.from_arrays(fields, fields=list(MANGROVE_TYPE))
     return out

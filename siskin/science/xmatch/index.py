@@ -29,6 +29,25 @@ def separation_arcsec(ra1: np.ndarray, dec1: np.ndarray, ra2: np.ndarray, dec2: 
 
 
 @dataclass(frozen=True)
+class Around:
+    """The finite positions' pixel and neighbours at one order: (index among finite positions, pixel)."""
+
+    order: int
+    who: np.ndarray
+    pixels: np.ndarray
+    distinct: np.ndarray  # the distinct pixels, sorted: each is searched once, in order (cache friendly)
+    back: np.ndarray  # pixels == distinct[back]
+
+    @classmethod
+    def of(cls, ra_deg: np.ndarray, dec_deg: np.ndarray, order: int) -> Around:
+        """Pixel blocks of the finite positions among `ra_deg`, `dec_deg`."""
+        ok = np.isfinite(ra_deg) & np.isfinite(dec_deg)
+        who, pix = healpix.with_neighbours(ra_deg[ok], dec_deg[ok], order)
+        distinct, back = np.unique(pix, return_inverse=True)
+        return cls(order, who, pix, distinct, back)
+
+
+@dataclass(frozen=True)
 class SkyIndex:
     """A catalog's positions sorted by HEALPix pixel at `order`; `rows` maps back to the catalog's rows."""
 
@@ -57,10 +76,13 @@ class SkyIndex:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def nearest(self, ra_deg: np.ndarray, dec_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def nearest(
+        self, ra_deg: np.ndarray, dec_deg: np.ndarray, around: Around | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(catalog row or -1, separation in arcsec or NaN) of the nearest entry within the radius.
 
         Equal separations go to the lower catalog row. Positions that are not finite match nothing.
+        `around`: the positions' pixel blocks at this index's order, when several indexes share them.
         """
         ra = np.asarray(ra_deg, dtype=np.float64)
         dec = np.asarray(dec_deg, dtype=np.float64)
@@ -70,16 +92,18 @@ class SkyIndex:
         ok = np.flatnonzero(np.isfinite(ra) & np.isfinite(dec))
         if len(ok) == 0 or len(self.rows) == 0:
             return best, best_sep
-        who, pix = healpix.with_neighbours(ra[ok], dec[ok], self.order)
-        lo = np.searchsorted(self.pixels, pix, side="left")
-        hi = np.searchsorted(self.pixels, pix, side="right")
+        if around is None or around.order != self.order:
+            around = Around.of(ra, dec, self.order)
+        who = ok[around.who]
+        lo = np.searchsorted(self.pixels, around.distinct, side="left")[around.back]
+        hi = np.searchsorted(self.pixels, around.distinct, side="right")[around.back]
         counts = hi - lo
         has = counts > 0
         who, lo, counts = who[has], lo[has], counts[has]
         total = int(counts.sum())
         if total == 0:
             return best, best_sep
-        alert = np.repeat(ok[who], counts)
+        alert = np.repeat(who, counts)
         starts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
         entry = starts + np.arange(total, dtype=np.int64)
         sep = separation_arcsec(ra[alert], dec[alert], self.ra[entry], self.dec[entry])
