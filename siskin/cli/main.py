@@ -173,6 +173,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
     check_output(args.format, args.out)
     settings = _settings(args)
+    if _sql_via_endpoint(settings, args):
+        return 0
     spark = build_spark(settings)
     if not args.verbose:
         silence_query_error_logs()
@@ -185,6 +187,25 @@ def cmd_sql(args: argparse.Namespace) -> int:
     if args.out is not None:
         print(f"wrote {rows} rows to {args.out}")
     return 0
+
+
+def _sql_via_endpoint(settings: Settings, args: argparse.Namespace) -> bool:
+    """Answer `siskin sql` through the running SQL endpoint (`siskin serve sql`); False when none runs."""
+    from siskin.query.endpoint import running
+
+    endpoint = running(settings)
+    if endpoint is None or os.environ.get("SISKIN_SQL_LOCAL"):
+        return False
+    from siskin.query.remote import export_arrow, format_arrow, run_remote
+
+    table = run_remote(settings, endpoint, args.query)
+    if args.format == "table":
+        print(format_arrow(table, args.limit))
+        return True
+    rows = export_arrow(table, args.format, args.out)
+    if args.out is not None:
+        print(f"wrote {rows} rows to {args.out}")
+    return True
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -1,0 +1,317 @@
+"""The warm SQL endpoint: a Spark Thrift Server (HiveServer2, from pyspark's jars) over the lake's tables.
+
+`serve(settings)` runs it in this process (`siskin serve sql`): a Spark session whose in-memory catalog
+holds every lake table as `layer.table` (`silver.alerts`, `gold.objects`), each a persistent table over
+its own Python data source (`siskin.query.lake_source`, the Delta path built in), and the catalog's
+views (`gold.lightcurves`) as persistent views over them. Every query plans over the tables' latest
+Delta versions; a watcher adds tables that appear later and re-declares a table whose schema changed.
+JDBC/ODBC clients, PyHive and dbt-spark's `thrift` method connect to it; it speaks Spark SQL.
+
+`start(settings)` runs `siskin serve sql` as a background process and waits until it answers,
+`running(settings)` says whether one is up for this lake, `stop(settings)` ends it.
+The catalog is in memory (no Derby metastore), so any number of other Spark processes may run.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from siskin.config import Settings
+from siskin.errors import ConfigurationError, SiskinError
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+STATE_FILE = "endpoint.json"
+WATCH_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A running endpoint: where it listens, its process, the lake it serves."""
+
+    host: str
+    port: int
+    pid: int
+    lake: str
+    auth: str
+    started_at: float
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` only accepts connections from this machine."""
+    if host in LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_auth(settings: Settings) -> None:
+    """Refuse an endpoint reachable from other machines without authentication."""
+    cfg = settings.sql_endpoint
+    if cfg.auth == "none" and not is_loopback(cfg.host):
+        raise ConfigurationError(
+            f"refusing to serve SQL on {cfg.host} without authentication: bind to 127.0.0.1, or set "
+            "sql_endpoint.auth = 'ldap' with sql_endpoint.ldap_url"
+        )
+    if cfg.auth == "ldap" and not cfg.ldap_url:
+        raise ConfigurationError("sql_endpoint.auth = 'ldap' needs sql_endpoint.ldap_url")
+
+
+def state_dir(settings: Settings) -> Path:
+    """Where the running endpoint's address and pid are kept."""
+    if settings.sql_endpoint.state_dir:
+        return Path(settings.sql_endpoint.state_dir)
+    if "://" in settings.lake_uri and not settings.lake_uri.startswith("file://"):
+        return Path.home() / ".siskin" / "sql_endpoint"
+    return Path(settings.lake_uri.removeprefix("file://")) / "_sql_endpoint"
+
+
+def _port_open(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running(settings: Settings) -> Endpoint | None:
+    """The endpoint serving this lake, when its process is alive and its port answers."""
+    path = state_dir(settings) / STATE_FILE
+    try:
+        info = Endpoint(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    if info.lake != settings.lake_uri or not _pid_alive(info.pid):
+        return None
+    host = "127.0.0.1" if info.host in ("0.0.0.0", "::") else info.host
+    return info if _port_open(host, info.port) else None
+
+
+# --- the server (in this process) ---------------------------------------------------------------
+
+
+def _hive_conf(settings: Settings, port: int) -> dict[str, str]:
+    cfg = settings.sql_endpoint
+    conf = {
+        "hive.server2.thrift.bind.host": cfg.host,
+        "hive.server2.thrift.port": str(port),
+        "hive.server2.transport.mode": "binary",
+        "hive.server2.authentication": "NONE" if cfg.auth == "none" else "LDAP",
+    }
+    if cfg.auth == "ldap":
+        conf["hive.server2.authentication.ldap.url"] = str(cfg.ldap_url)
+        if cfg.ldap_base_dn:
+            conf["hive.server2.authentication.ldap.baseDN"] = cfg.ldap_base_dn
+    return conf
+
+
+class LakeCatalog:
+    """Declares the lake's tables and views in a Spark session's catalog and keeps them declared."""
+
+    def __init__(self, spark: Any, lake_uri: str) -> None:
+        self.spark = spark
+        self.lake_uri = lake_uri
+        self.schemas: dict[str, str] = {}  # table -> its schema as declared (to see changes)
+
+    def sync(self) -> list[str]:
+        """Declare new tables, re-declare changed ones, then the views; the names declared now."""
+        from siskin.lake.catalog import tables, views
+        from siskin.lake.transactions import open_table
+
+        changed = False
+        for spec in tables():
+            uri = spec.path(self.lake_uri)
+            table = open_table(uri)
+            if table is None:
+                continue
+            import pyarrow as pa
+
+            schema = pa.schema(table.schema().to_arrow())
+            text = schema.to_string(show_schema_metadata=False)
+            if self.schemas.get(spec.name) == text:
+                continue
+            self._declare(spec.name, uri, schema, replace=spec.name in self.schemas)
+            self.schemas[spec.name] = text
+            changed = True
+        if changed:
+            for view in views():
+                if all(name in self.schemas for name in view.needs):
+                    self._declare_view(view.name, view.text())
+        return sorted(self.schemas)
+
+    def _declare(self, name: str, uri: str, schema: Any, replace: bool) -> None:
+        from siskin.query.lake_source import make_source, source_name
+
+        layer, short = name.split(".", 1)
+        self.spark.dataSource.register(make_source(name, uri, schema))
+        self.spark.sql(f"CREATE DATABASE IF NOT EXISTS `{layer}`")
+        if replace:
+            self.spark.sql(f"DROP TABLE IF EXISTS `{layer}`.`{short}`")
+        self.spark.sql(f"CREATE TABLE IF NOT EXISTS `{layer}`.`{short}` USING {source_name(name)}")
+
+    def _declare_view(self, name: str, text: str) -> None:
+        from siskin.query.sql import view_name
+
+        for table in self.schemas:
+            text = text.replace(view_name(table), table)
+        layer, short = name.split(".", 1)
+        self.spark.sql(f"CREATE DATABASE IF NOT EXISTS `{layer}`")
+        self.spark.sql(f"CREATE OR REPLACE VIEW `{layer}`.`{short}` AS {text}")
+
+
+def endpoint_spark(settings: Settings, extra: dict[str, str]) -> Any:
+    """The endpoint's Spark session: the project's session plus pushdown to the lake's data sources."""
+    from siskin.spark.session import build_spark
+
+    conf = {**settings.spark.conf, **extra}
+    conf.setdefault("spark.sql.python.filterPushdown.enabled", "true")
+    conf.setdefault("spark.sql.catalogImplementation", "in-memory")
+    conf.setdefault("spark.sql.hive.thriftServer.singleSession", "true")
+    conf.setdefault("spark.sql.warehouse.dir", str(state_dir(settings) / "warehouse"))
+    conf.setdefault("spark.sql.legacy.allowNonEmptyLocationInCTAS", "true")
+    return build_spark(
+        settings.model_copy(update={"spark": settings.spark.model_copy(update={"conf": conf})})
+    )
+
+
+def serve(settings: Settings, *, port: int | None = None, ready: Any = None) -> int:
+    """Run the endpoint in this process until SIGINT/SIGTERM; 0 after a clean stop."""
+    check_auth(settings)
+    cfg = settings.sql_endpoint
+    port = port or cfg.port
+    if _port_open("127.0.0.1" if not is_loopback(cfg.host) else cfg.host, port, timeout=0.5):
+        raise SiskinError(f"port {port} on {cfg.host} is already in use (is an endpoint running?)")
+    spark = endpoint_spark(settings, _hive_conf(settings, port))
+    catalog = LakeCatalog(spark, settings.lake_uri)
+    names = catalog.sync()
+    jvm = spark.sparkContext._jvm
+    server = jvm.org.apache.spark.sql.hive.thriftserver.HiveThriftServer2.startWithContext(
+        spark._jsparkSession.sqlContext()
+    )
+    deadline = time.monotonic() + cfg.start_timeout_s
+    probe = "127.0.0.1" if not is_loopback(cfg.host) else cfg.host
+    while not _port_open(probe, port, timeout=0.5):
+        if time.monotonic() > deadline:
+            server.stop()
+            raise SiskinError(f"the Thrift server did not listen on {cfg.host}:{port}")
+        time.sleep(0.2)
+    info = Endpoint(cfg.host, port, os.getpid(), settings.lake_uri, cfg.auth, time.time())
+    state = state_dir(settings)
+    state.mkdir(parents=True, exist_ok=True)
+    (state / (STATE_FILE + ".tmp")).write_text(json.dumps(asdict(info)))
+    (state / (STATE_FILE + ".tmp")).replace(state / STATE_FILE)
+    print(
+        f"SQL endpoint on {cfg.host}:{port} (auth: {cfg.auth}), {len(names)} tables: {', '.join(names)}",
+        flush=True,
+    )
+    stopping = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    if ready is not None:
+        ready(info)
+    try:
+        while not stopping.wait(WATCH_SECONDS):
+            try:
+                catalog.sync()
+            except Exception as exc:  # noqa: BLE001 - a table mid-creation must not stop the server
+                print(f"siskin serve sql: catalog refresh failed: {exc}", file=sys.stderr, flush=True)
+    finally:
+        try:
+            if (state / STATE_FILE).is_file() and json.loads((state / STATE_FILE).read_text())[
+                "pid"
+            ] == info.pid:
+                (state / STATE_FILE).unlink()
+        except (OSError, ValueError, KeyError):
+            pass
+        server.stop()
+        spark.stop()
+    return 0
+
+
+# --- the server as a background process ------------------------------------------------------------
+
+
+def start(settings: Settings, *, port: int | None = None, log: Path | None = None) -> Endpoint:
+    """Start `siskin serve sql` in the background (or return the one already serving this lake)."""
+    current = running(settings)
+    if current is not None:
+        return current
+    check_auth(settings)
+    state = state_dir(settings)
+    state.mkdir(parents=True, exist_ok=True)
+    log = log or state / "endpoint.log"
+    cmd = [sys.executable, "-m", "siskin.cli.main", "--lake", settings.lake_uri, "serve", "sql"]
+    cmd += ["--port", str(port or settings.sql_endpoint.port), "--host", settings.sql_endpoint.host]
+    env = {**os.environ, "SISKIN_SQL_ENDPOINT__STATE_DIR": str(state)}
+    env.setdefault("PYSPARK_PYTHON", sys.executable)
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, start_new_session=True
+        )
+    deadline = time.monotonic() + settings.sql_endpoint.start_timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+            raise SiskinError(f"the SQL endpoint exited with status {process.returncode}: {' | '.join(tail)}")
+        info = running(settings)
+        if info is not None and info.pid == process.pid:
+            return info
+        time.sleep(0.5)
+    process.terminate()
+    raise SiskinError(f"the SQL endpoint did not start within {settings.sql_endpoint.start_timeout_s:.0f} s")
+
+
+def stop(settings: Settings, timeout_s: float = 60.0) -> bool:
+    """Stop the endpoint serving this lake (SIGTERM, then SIGKILL); False when none was running."""
+    info = running(settings)
+    if info is None:
+        return False
+    os.kill(info.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while _pid_alive(info.pid) and time.monotonic() < deadline:
+        try:
+            os.waitpid(info.pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.2)
+    if _pid_alive(info.pid):
+        os.kill(info.pid, signal.SIGKILL)
+    (state_dir(settings) / STATE_FILE).unlink(missing_ok=True)
+    return True
+
+
+def connect(settings: Settings, endpoint: Endpoint | None = None) -> Any:
+    """A PyHive connection to the running endpoint (DB-API 2.0)."""
+    from pyhive import hive  # type: ignore[import-untyped]
+
+    info = endpoint or running(settings)
+    if info is None:
+        raise SiskinError("no SQL endpoint is running for this lake (start one: siskin serve sql)")
+    host = "127.0.0.1" if info.host in ("0.0.0.0", "::") else info.host
+    return hive.connect(host=host, port=info.port, username=os.environ.get("USER", "siskin"))
