@@ -157,3 +157,23 @@ def test_numpy_forest_equals_scikit_learn() -> None:
     ours = from_trees(trees, 5).predict_proba(x[200:])
     assert np.abs(ours - model.predict_proba(x[200:])).max() < 1e-12
     assert 0.0 < ours[:, 1].mean() < 1.0
+
+
+def test_a_forest_trained_by_siskin_train_is_loaded_by_path(tmp_path: Path) -> None:
+    from siskin.science.train import train_snia, write_trained_snia
+
+    write_trained_snia(
+        tmp_path / "m", train_snia(seed=5, n_objects=60, n_trees=6), seed=5, objects=60, trees=6
+    )
+    row = {"jd": JD, "magpsf": 17.6, "prv_candidates": rising(5)}
+    batch = ztf_rows([{"fid": 2, "sigmapsf": 0.05, "ndethist": 5} | row])
+    features = sigmoid.sigmoid_features(sigmoid.light_curves(batch), np.array([0]))
+    trained = forest(str(tmp_path / "m/model.json"))
+    assert len(trained.roots) == 6
+    expected = trained.predict_proba(features)[0, 1]
+    assert scores([row], model=str(tmp_path / "m/model.json")) == [pytest.approx(expected, abs=1e-12)]
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad/model.json").write_text((tmp_path / "m/model.json").read_text())
+    (tmp_path / "bad/forest.npz").write_bytes((tmp_path / "m/forest.npz").read_bytes()[:-1] + b"x")
+    with pytest.raises(ScienceError, match="does not match its sha256"):
+        scores([row], model=str(tmp_path / "bad/model.json"))

@@ -16,10 +16,13 @@ trees, Apache-2.0), whose pickle scikit-learn 1.9 refuses: its arrays were expor
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Mapping
 from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,7 +32,7 @@ from pydantic import Field
 
 from siskin.science import sigmoid
 from siskin.science.base import ModuleConfig, Output, ScienceError, ScienceModule
-from siskin.science.forest import Forest, artefact_bytes, from_bytes
+from siskin.science.forest import Forest, from_bytes
 from siskin.science.registry import register
 from siskin.science.tables import ZTF_ALERTS
 
@@ -46,27 +49,44 @@ class SniaConfig(ModuleConfig):
     min_data_points: int = Field(default=4, ge=1)
     min_rising_points: int = Field(default=2, ge=1)
     ewma_window: float = Field(default=3.0, gt=0)
-    model: str = "model.json"  # the artefact's card, naming its forest file and sha256
+    # the artefact's card (naming its forest file and sha256): a name in the package's artefacts, or a
+    # path to the model.json of a forest trained by `siskin train snia --out DIR`
+    model: str = "model.json"
+
+
+def _folder(name: str) -> Traversable:
+    """Where card `name` lives: the package's artefacts, or the folder of a card given by path."""
+    if "/" in name or "\\" in name:
+        return Path(name).expanduser().parent
+    return files("siskin.science").joinpath(ARTEFACTS)
+
+
+def _card_name(name: str) -> str:
+    return Path(name).name
 
 
 def card(name: str = "model.json") -> dict[str, Any]:
-    """The artefact's machine-readable card (file, sha256, features, source)."""
-    loaded = json.loads(files("siskin.science").joinpath(f"{ARTEFACTS}/{name}").read_text())
+    """The artefact's machine-readable card (file, sha256, features, source): a name in the package's
+    artefacts, or the path of a card written by `siskin train snia --out DIR` (`DIR/model.json`)."""
+    try:
+        loaded = json.loads(_folder(name).joinpath(_card_name(name)).read_text())
+    except (OSError, ValueError) as exc:
+        raise ScienceError(f"snia model card {name}: {exc}") from None
     if not isinstance(loaded, dict):
-        raise ScienceError(f"{ARTEFACTS}/{name} is not a model card")
+        raise ScienceError(f"snia model card {name} is not a model card")
     return loaded
 
 
 def forest(name: str = "model.json") -> Forest:
-    """The forest named by card `name`, loaded and checked once per process."""
+    """The forest named by card `name`, loaded and checked (features, sha256) once per process."""
     with _lock:
         if name not in _cache:
             meta = card(name)
             if list(meta["features"]) != list(sigmoid.FEATURE_NAMES):
-                raise ScienceError(
-                    f"{ARTEFACTS}/{name}: features {meta['features']} are not the sigmoid ones"
-                )
-            data = artefact_bytes("siskin.science", f"{ARTEFACTS}/{meta['file']}", meta["sha256"])
+                raise ScienceError(f"snia model {name}: features {meta['features']} are not the sigmoid ones")
+            data = _folder(name).joinpath(meta["file"]).read_bytes()
+            if hashlib.sha256(data).hexdigest() != meta["sha256"]:
+                raise ScienceError(f"snia model {name}: {meta['file']} does not match its sha256")
             _cache[name] = from_bytes(data)
         return _cache[name]
 
