@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import signal
-import sys
 import time
 from typing import Any
 
@@ -47,10 +46,8 @@ def cmd_airflow_start(args: argparse.Namespace) -> int:
         print(f"  passwords are kept in {local.passwords_file} (delete it to generate new ones)")
         print(f"  logs: {local.home / 'logs'}; Ctrl-C stops Airflow", flush=True)
         while not stopping["flag"]:
-            dead = running.dead()
-            if dead:
-                print(f"siskin: error: airflow {', '.join(dead)} exited; see its log", file=sys.stderr)
-                return 1
+            for name in running.restart_dead():
+                print(f"airflow {name} exited; started it again (log: {local.home / 'logs'})", flush=True)
             time.sleep(1.0)
         return 0
     finally:

@@ -18,6 +18,9 @@ from siskin.errors import ConfigurationError
 PASSWORDS_FILE = "simple_auth_manager_passwords.json"
 SECRETS_FILE = "siskin_airflow_secrets.json"
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+# SQLite: API server, scheduler, DAG processor and tasks share one file; wait for its lock rather than fail
+# ("database is locked" crashed the DAG processor on a loaded machine). Airflow imports this by path.
+SQLITE_CONNECT_ARGS: dict[str, object] = {"timeout": 120}
 
 
 def dags_folder() -> Path:
@@ -69,7 +72,7 @@ def prepare(settings: Settings, *, port: int | None = None) -> LocalAirflow:
     home = airflow_home(settings)
     home.mkdir(parents=True, exist_ok=True)
     kept = _read_json(home / SECRETS_FILE)
-    wanted = {"jwt_secret": kept.get("jwt_secret") or secrets.token_urlsafe(32)}
+    wanted = {"jwt_secret": kept.get("jwt_secret") or secrets.token_urlsafe(64)}  # HS512 wants >= 64 bytes
     if kept != wanted:
         _private_json(home / SECRETS_FILE, wanted)
     known = _read_json(home / PASSWORDS_FILE)
@@ -100,6 +103,8 @@ def prepare(settings: Settings, *, port: int | None = None) -> LocalAirflow:
         "SISKIN_LAKE": settings.lake_uri,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
     }
+    if not cfg.database_url:
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = f"{__name__}.SQLITE_CONNECT_ARGS"
     if os.environ.get("SISKIN_CONFIG"):
         env["SISKIN_CONFIG"] = str(Path(os.environ["SISKIN_CONFIG"]).resolve())
     return LocalAirflow(home, passwords, env, url)

@@ -51,9 +51,26 @@ class Running:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: dict[str, IO[bytes]] = field(default_factory=dict)
 
+    restarts: dict[str, int] = field(default_factory=dict)
+
     def dead(self) -> list[str]:
         """Components that have exited."""
         return [name for name, proc in self.processes.items() if proc.poll() is not None]
+
+    def restart_dead(self, most: int = 5) -> list[str]:
+        """Start again each component that exited (at most `most` times each); the ones restarted.
+
+        An error naming the component once it has exited more often than that.
+        """
+        restarted = []
+        for name in self.dead():
+            self.restarts[name] = self.restarts.get(name, 0) + 1
+            if self.restarts[name] > most:
+                logs = self.local.home / "logs"
+                raise SiskinError(f"airflow {name} exited {self.restarts[name]} times; see {logs}/{name}.log")
+            self.processes[name] = _spawn(name, self.logs[name], {**os.environ, **self.local.env})
+            restarted.append(name)
+        return restarted
 
     def stop(self, grace_s: float = 20.0) -> None:
         """SIGTERM every component's process group, SIGKILL whatever is left after `grace_s`."""
@@ -88,18 +105,23 @@ def start(local: LocalAirflow) -> Running:
         for name in COMPONENTS:
             log = open(logs_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed by Running.stop
             running.logs[name] = log
-            running.processes[name] = subprocess.Popen(
-                [*airflow_command(), name],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+            running.processes[name] = _spawn(name, log, env)
     except BaseException:
         running.stop()
         raise
     return running
+
+
+def _spawn(name: str, log: IO[bytes], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """One component in its own process group (stopping it stops the task processes it started)."""
+    return subprocess.Popen(
+        [*airflow_command(), name],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def health(url: str, timeout_s: float = 5.0) -> dict[str, Any] | None:
@@ -116,10 +138,7 @@ def wait_healthy(running: Running, timeout_s: float = 240.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     last: dict[str, Any] | None = None
     while time.monotonic() < deadline:
-        dead = running.dead()
-        if dead:
-            logs = running.local.home / "logs"
-            raise SiskinError(f"airflow {', '.join(dead)} exited during start-up; see {logs}/<component>.log")
+        running.restart_dead()
         last = health(running.local.url)
         parts = ("metadatabase", "scheduler", "dag_processor")
         if last and all((last.get(p) or {}).get("status") == "healthy" for p in parts):
