@@ -262,3 +262,27 @@ def test_labels_agree_with_the_peers_own_labels(lake: Settings, shared_data: Pat
     assert labelled.sum() >= 140 and agree[labelled].all()
     matched = [r for r in records if r and r["HyperLEDA_name"] != "None"]
     assert len(matched) >= 1  # a real Mangrove host (HyperLEDA 53559), equal field by field as text
+
+
+def test_labels_computed_inside_spark_tasks(spark_session, lake: Settings, ztf: pa.Table) -> None:  # noqa: ANN001
+    """Each Python worker binds the module and reads the catalogs itself, as the silver stage does."""
+    lake_path = str(lake.lake)
+
+    def label(batches):  # noqa: ANN001, ANN202 - runs in a Spark Python worker
+        from siskin.config import Settings as WorkerSettings
+        from siskin.science.modules.catalog_labels import CatalogLabels as Worker
+
+        module = Worker()
+        module.bind(WorkerSettings(lake=lake_path))
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            out = module.compute(table)
+            yield pa.RecordBatch.from_pydict({"candid": table["candid"].combine_chunks(), "vsx": out["vsx"]})
+
+    df = spark_session.createDataFrame(ztf.select(["candid", "ra", "dec"])).repartition(2)
+    in_spark = df.mapInArrow(label, "candid long, vsx string").toArrow().sort_by("candid")
+    here = _module(CatalogLabels, lake).compute(ztf)["vsx"]
+    expected = dict(zip(ztf["candid"].to_pylist(), here.to_pylist(), strict=True))
+    assert in_spark.num_rows == ztf.num_rows
+    assert dict(zip(in_spark["candid"].to_pylist(), in_spark["vsx"].to_pylist(), strict=True)) == expected
+    assert sum(v != "Unknown" for v in expected.values()) > 50
