@@ -101,6 +101,8 @@ def cmd_ingest_kafka(args: argparse.Namespace) -> int:
         print(format_summary(summarize(settings), settings.lake_uri))
         return 0
     queries = [bronze, house.start_silver(), house.start_gold()]
+    if settings.streams.enabled:
+        queries.append(house.start_distribute())
     print(
         f"ingesting from {args.bootstrap or settings.kafka.bootstrap} into {settings.lake_uri}; Ctrl-C stops"
     )
@@ -138,6 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "bronze-files": lambda: house.start_bronze_files([str(p) for p in args.paths]),
         "silver": house.start_silver,
         "gold": house.start_gold,
+        "distribute": house.start_distribute,
     }
     if args.stage == "bronze-files" and not args.paths:
         raise SiskinError("bronze-files needs the landing paths to watch")
@@ -356,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "run", help="run one streaming stage in the foreground (one per container on a cluster)"
     )
-    p.add_argument("stage", choices=["bronze-kafka", "bronze-files", "silver", "gold"])
+    p.add_argument("stage", choices=["bronze-kafka", "bronze-files", "silver", "gold", "distribute"])
     p.add_argument("paths", nargs="*", type=Path, help="landing paths for bronze-files")
     p.set_defaults(func=cmd_run)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -211,18 +211,22 @@ class Lakehouse:
         writer = union.writeStream.foreachBatch(stage).option("checkpointLocation", ckpt).queryName("gold")
         return self._trigger(writer, available_now).start()
 
-    def start_distribute(self, *, available_now: bool = False, stage_class: type | None = None) -> StreamingQuery:
+    def start_distribute(self, *, available_now: bool = False) -> StreamingQuery:
         """Each survey's silver table -> one gold table and one Kafka topic per filter (`siskin.streams`)."""
         from siskin.streams.distribute import DistributeStage
 
+        return self.start_distribute_with(DistributeStage, available_now=available_now)
+
+    def start_distribute_with(self, stage_class: type, *, available_now: bool = False) -> StreamingQuery:
+        """The distribute query with a given `DistributeStage` class (tests give their filters this way)."""
         self.hold(["distribute"], "distribute stream")
         ckpt = checkpoint_path(self.checkpoints, "distribute")
-        stage = (stage_class or DistributeStage)(
-            self.settings, checkpoint_app_id(ckpt, "distribute"), query="distribute"
-        )
+        stage = stage_class(self.settings, checkpoint_app_id(ckpt, "distribute"), query="distribute")
         return self._survey_query(stage, "distribute", ckpt, available_now)
 
-    def _survey_query(self, stage: object, name: str, ckpt: str, available_now: bool) -> StreamingQuery:
+    def _survey_query(
+        self, stage: Callable[[DataFrame, int], None], name: str, ckpt: str, available_now: bool
+    ) -> StreamingQuery:
         """A query over the union of every survey's silver table (replay commits skipped)."""
         from pyspark.sql import functions as F
 
@@ -240,7 +244,7 @@ class Lakehouse:
         return self._trigger(writer, available_now).start()
 
     def run_downstream_available_now(self) -> None:
-        """Bring silver then gold (then the filtered streams, when `streams.enabled`) up to date with bronze."""
+        """Bring silver, gold (and the filtered streams if `streams.enabled`) up to date with bronze."""
         starts = [self.start_silver, self.start_gold]
         if self.settings.streams.enabled:
             starts.append(self.start_distribute)
