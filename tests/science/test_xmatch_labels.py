@@ -286,3 +286,24 @@ def test_labels_computed_inside_spark_tasks(spark_session, lake: Settings, ztf: 
     assert in_spark.num_rows == ztf.num_rows
     assert dict(zip(in_spark["candid"].to_pylist(), in_spark["vsx"].to_pylist(), strict=True)) == expected
     assert sum(v != "Unknown" for v in expected.values()) > 50
+
+
+@pytest.mark.slow
+def test_whole_vsx_index_equals_match_coordinates_sky(shared_data: Path, ztf: pa.Table) -> None:
+    """All 1.93 M VSX rows, indexed straight from the file, against astropy on every real ZTF alert."""
+    vsx = pq.read_table(shared_data / FS / "vsx.parquet", columns=["RAJ2000", "DEJ2000"])
+    ra, dec = vsx["RAJ2000"].to_numpy(), vsx["DEJ2000"].to_numpy()
+    index = SkyIndex.build(ra, dec, 1.5)
+    rows, seps = index.nearest(ztf["ra"].to_numpy(), ztf["dec"].to_numpy())
+    idx, sep, _ = match_coordinates_sky(
+        SkyCoord(ztf["ra"].to_numpy() * u.deg, ztf["dec"].to_numpy() * u.deg),
+        SkyCoord(ra * u.deg, dec * u.deg),
+    )
+    inside = sep.arcsec <= 1.5
+    assert inside.sum() > 50
+    assert ((rows >= 0) == inside).all()
+    assert np.abs(seps[inside] - sep.arcsec[inside]).max() < SEP_TOL_ARCSEC
+    same = rows[inside] == idx[inside]
+    assert same.mean() > 0.9  # the rest are exact ties (VSX lists some stars twice at one position)
+    for r, i in zip(rows[inside][~same], idx[inside][~same], strict=True):
+        assert separation_arcsec(ra[r], dec[r], ra[i], dec[i]) < SEP_TOL_ARCSEC
