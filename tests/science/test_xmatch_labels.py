@@ -307,3 +307,27 @@ def test_whole_vsx_index_equals_match_coordinates_sky(shared_data: Path, ztf: pa
     assert same.mean() > 0.9  # the rest are exact ties (VSX lists some stars twice at one position)
     for r, i in zip(rows[inside][~same], idx[inside][~same], strict=True):
         assert separation_arcsec(ra[r], dec[r], ra[i], dec[i]) < SEP_TOL_ARCSEC
+
+
+def test_the_silver_stage_runs_the_labels(lake: Settings, shared_data: Path) -> None:
+    """Through the silver stage's own path (enabled, bound, checked against the silver schema, run)."""
+    from siskin.science import enrich
+    from siskin.science.compare import load
+
+    settings = Settings(lake=lake.lake, science={"modules": ["catalog_labels", "rubin_catalog_labels"]})
+    assert [m.name for m in enrich.enabled_modules(settings, "rubin")] == ["rubin_catalog_labels"]
+    modules = enrich.enabled_modules(settings, "ztf")
+    assert [m.name for m in modules] == ["catalog_labels"]
+    item = load(shared_data / "ztf/fink_processed/fink-science/datatest" / _first_parquet(shared_data))
+    assert item is not None and item.alerts.num_rows > 50
+    columns = enrich.science_columns(item.alerts, modules)
+    assert set(columns) == {o.name for o in CatalogLabels.outputs} | {"catalog_labels_version"}
+    assert columns["vsx"].null_count == 0 and columns["mangrove"].null_count == 0
+    direct = _module(CatalogLabels, lake).compute(item.alerts)
+    assert columns["gcvs"].to_pylist() == direct["gcvs"].to_pylist()
+
+
+def _first_parquet(shared_data: Path) -> str:
+    return sorted(
+        p.name for p in (shared_data / "ztf/fink_processed/fink-science/datatest").glob("*.parquet")
+    )[0]
