@@ -159,7 +159,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     print(
         f"night {report.night}: {report.bronze_rows} bronze payloads re-decoded; "
         f"silver {report.silver_before} -> {report.silver_after} alerts, {report.rejects_after} rejects; "
-        f"{report.objects_rebuilt} gold objects rebuilt"
+        f"{report.objects_rebuilt} gold objects rebuilt, {report.class_changes} class changes recorded"
         + (" (resumed an unfinished replay)" if report.resumed else "")
     )
     return 0

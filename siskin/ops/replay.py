@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from siskin.gold.inputs import SURVEYS, gold_inputs
+from siskin.gold.inputs import GOLD_INPUT_SCHEMA, SURVEYS, gold_inputs, read_columns
 from siskin.gold.merge import GOLD, merge_objects
 from siskin.gold.objects import aggregate_alerts, to_gold_table
 from siskin.lake.catalog import TableSpec, tables
@@ -43,6 +43,7 @@ class ReplayReport:
     rejects_after: int
     objects_rebuilt: int
     resumed: bool = False
+    class_changes: int = 0
 
 
 def _journal_path(lake_uri: str, night: int) -> str:
@@ -120,32 +121,68 @@ def _count(uri: str, night: int) -> int:
     return table.to_pyarrow_dataset().count_rows(filter=pc.field("night") == night)
 
 
-def rebuild_objects(house: Lakehouse, objects: set[tuple[str, str]], *, app_id: str) -> int:
-    """Recompute gold rows of these objects from all their silver alerts; drop objects left with none."""
+def object_alerts(house: Lakehouse, objects: set[tuple[str, str]]) -> pd.DataFrame:
+    """Every silver alert of these objects in the gold input shape (with its class), all surveys."""
     from siskin.lake.transactions import open_table
 
-    if not objects:
-        return 0
     frames = []
-    found: set[tuple[str, str]] = set()
     for spec in _survey_tables():
         assert spec.survey is not None
         wanted = sorted(i for s, i in objects if s == spec.survey)
         table = open_table(house.path(spec.name))
         if not wanted or table is None:
             continue
-        inputs = SURVEYS[spec.survey]
-        key = inputs.columns[0]
+        key = SURVEYS[spec.survey].columns[0]
         dataset = table.to_pyarrow_dataset()
         ids = pc.cast(pa.array(wanted, pa.string()), dataset.schema.field(key).type)
-        data = dataset.to_table(columns=list(inputs.columns), filter=pc.field(key).isin(ids))
+        columns = [c for c in read_columns(spec.survey) if c in dataset.schema.names]
+        data = dataset.to_table(columns=columns, filter=pc.field(key).isin(ids))
         data = data.set_column(
             data.schema.get_field_index("night"), "night", data.column("night").cast(pa.int32())
         )
         if data.num_rows:
-            conformed = gold_inputs(spec.survey, data).to_pandas()
-            frames.append(conformed)
-            found.update(zip(conformed["survey"], conformed["objectId"], strict=True))
+            frames.append(gold_inputs(spec.survey, data).to_pandas())
+    if not frames:
+        return GOLD_INPUT_SCHEMA.empty_table().to_pandas()
+    return pd.concat(frames, ignore_index=True)
+
+
+def record_class_changes(house: Lakehouse, alerts: pd.DataFrame, *, app_id: str) -> int:
+    """Append to `gold.class_history` each object whose latest class (or its rules' version) in `alerts`
+    differs from its gold row: what a replay under new rules changed. Idempotent per `app_id`."""
+    from siskin.gold.classes import CLASS_HISTORY, class_changes
+    from siskin.gold.merge import read_objects
+    from siskin.lake.catalog import table
+    from siskin.lake.transactions import append_arrow
+
+    classified = alerts.dropna(subset=["class"])
+    if classified.empty:
+        return 0
+    latest = classified.sort_values(["jd", "candid"], kind="stable").groupby(["survey", "objectId"]).tail(1)
+    current = read_objects(house.path(GOLD), latest[["survey", "objectId"]], None)
+    changes = class_changes(latest, current, source="reclassify")
+    if changes.num_rows:
+        spec = table(CLASS_HISTORY)
+        append_arrow(house.path(CLASS_HISTORY), changes, spec.partition_by, app_id=app_id, version=0)
+    return changes.num_rows
+
+
+def rebuild_objects(
+    house: Lakehouse,
+    objects: set[tuple[str, str]],
+    *,
+    app_id: str,
+    alerts: pd.DataFrame | None = None,
+) -> int:
+    """Recompute gold rows of these objects from all their silver alerts; drop objects left with none."""
+    from siskin.lake.transactions import open_table
+
+    if not objects:
+        return 0
+    if alerts is None:
+        alerts = object_alerts(house, objects)
+    found = set(zip(alerts["survey"], alerts["objectId"], strict=True))
+    frames = [alerts] if len(alerts) else []
     gold_uri = house.path(GOLD)
     gone = sorted(objects - found)
     gold = open_table(gold_uri)
@@ -160,7 +197,6 @@ def rebuild_objects(house: Lakehouse, objects: set[tuple[str, str]], *, app_id: 
             )
     if not frames:
         return 0
-    alerts = pd.concat(frames, ignore_index=True)
     rows: pd.DataFrame = aggregate_alerts(alerts, house.settings.gold.buckets)
     positions = alerts[["survey", "objectId", "ra", "dec"]]  # bound the sky cells the MERGE searches
     merge_objects(
@@ -202,7 +238,12 @@ def replay_night(house: Lakehouse, night: int) -> ReplayReport:
     if journal is None:
         house.run_downstream_available_now()  # gold must have folded everything silver holds
         objects, silver_before = _night_objects(house, night)
-        journal = {"night": int(night), "objects": sorted(objects), "silver_before": silver_before}
+        journal = {
+            "night": int(night),
+            "objects": sorted(objects),
+            "silver_before": silver_before,
+            "run": uuid.uuid4().hex,
+        }
         _write_journal(lake, night, journal)
     before = {(s, i) for s, i in journal["objects"]}
     from deltalake import CommitProperties
@@ -219,7 +260,13 @@ def replay_night(house: Lakehouse, night: int) -> ReplayReport:
     stage = SilverStage(house.settings, app_id=f"siskin-replay-{night}-{run}", query="replay", replay=True)
     stage(_bronze_refs(house, night), 0)
     after, silver_after = _night_objects(house, night)
-    rebuilt = rebuild_objects(house, before | after, app_id=f"siskin-replay-gold-{night}-{run}")
+    alerts = object_alerts(house, before | after)
+    # the journal's run id keeps the history append idempotent when a crashed replay is resumed
+    history_app = f"siskin-replay-classes-{night}-{journal.get('run', run)}"
+    changes = record_class_changes(house, alerts, app_id=history_app)
+    rebuilt = rebuild_objects(
+        house, before | after, app_id=f"siskin-replay-gold-{night}-{run}", alerts=alerts
+    )
     _delete_journal(lake, night)
     return ReplayReport(
         night,
@@ -229,4 +276,5 @@ def replay_night(house: Lakehouse, night: int) -> ReplayReport:
         _count(house.path("silver.rejects"), night),
         rebuilt,
         resumed,
+        changes,
     )

@@ -195,3 +195,14 @@ def test_only_alerts_from_the_brokers_pre_dc_version_disagree(shared_data: Path)
         assert report.compared == 58
         assert {candid for _, candid, _, _ in report.disagreements} <= old
         assert report.agreed >= report.compared - len(old)
+
+
+def test_several_points_at_one_time_give_nan_features_instead_of_a_panic() -> None:
+    """`light-curve` panics on a zero time span; the curve's features stay NaN, the batch goes on."""
+    flat = alert([point(JD, 1, 18.4)], point(JD, 1, 18.6))
+    fine = alert([point(JD - 2, 1, 18.0)], point(JD, 1, 18.6))
+    out_flat, out_fine = features([flat, fine])
+    assert out_flat["lc_features_g"] is not None
+    assert all(math.isnan(v) for v in out_flat["lc_features_g"].values())
+    assert out_fine["lc_features_g"]["mean"] == pytest.approx(18.3)
+    assert out_flat["lc_ndet_g"] == 2

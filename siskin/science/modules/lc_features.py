@@ -141,6 +141,19 @@ def dc_magnitudes(points: Points) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return mag, sigma, valid & np.isfinite(mag) & np.isfinite(sigma)
 
 
+def _one_epoch(parent: np.ndarray, jd: np.ndarray) -> np.ndarray:
+    """Per row (sorted by alert, then time): whether its alert's curve has several points all at one time.
+
+    `light-curve` panics on such a curve (a time span of zero); its features are left NaN instead.
+    """
+    if not len(parent):
+        return np.zeros(0, bool)
+    alerts, first, counts = np.unique(parent, return_index=True, return_counts=True)
+    last = first + counts - 1
+    flat = (counts > 1) & (jd[first] == jd[last])
+    return np.repeat(flat, counts)
+
+
 def broker_features(points: Points, n_jobs: int = 1) -> dict[str, pa.Array]:
     """`lc_features_g` / `lc_features_r`: one `Extractor.many` call over every (alert, band) curve."""
     mag, sigma, valid = dc_magnitudes(points)
@@ -149,6 +162,7 @@ def broker_features(points: Points, n_jobs: int = 1) -> dict[str, pa.Array]:
     for band, fid in BANDS.items():
         rows = np.flatnonzero(valid & (points.fid == fid))
         rows = rows[np.lexsort((points.jd[rows], points.parent[rows]))]
+        rows = rows[~_one_epoch(points.parent[rows], points.jd[rows])]
         curves.append((band, np.unique(points.parent[rows]), rows))
     rows_all = np.concatenate([rows for _, _, rows in curves])
     counts = np.concatenate(
