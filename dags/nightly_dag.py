@@ -64,13 +64,27 @@ def nightly() -> None:
     def statistics(night: int) -> dict:
         return steps.night_statistics(load_settings(), night)
 
+    @task(
+        doc_md="**exports**: every configured export spec writes the night (Parquet, CSV or VOTable) with "
+        "its manifest last; a rerun replaces the night's export atomically (`siskin export`).",
+        inlets=[ASSETS["silver.alerts"], ASSETS["gold.objects"]],
+    )
+    def exports(night: int) -> dict:
+        return steps.export_night(load_settings(), night)
+
     @task(doc_md="**vacuum**: delete files that left the tables more than `maintain.retention_hours` ago.")
     def vacuum(night: int) -> dict:
         return steps.vacuum_lake(load_settings(), night)
 
     n = night()
-    maintained, matched, stats, vacuumed = maintain(n), xmatch(n), statistics(n), vacuum(n)
-    maintained >> matched >> stats >> vacuumed
+    maintained, matched, stats, exported, vacuumed = (
+        maintain(n),
+        xmatch(n),
+        statistics(n),
+        exports(n),
+        vacuum(n),
+    )
+    maintained >> matched >> stats >> exported >> vacuumed
 
 
 nightly()

@@ -2,8 +2,9 @@
 
 Rerunning a step for the same night leaves the same tables: maintenance only rewrites small files
 (same rows), cross-matches replace their (survey, night, catalog) rows in one commit, statistics replace
-the night's rows of `ops.night_stats` in one commit, and VACUUM only deletes files that already left the
-tables. Each step returns a JSON-able summary (Airflow keeps it as the task's XCom).
+the night's rows of `ops.night_stats` in one commit, exports replace the night's files atomically
+(`siskin.exports`), and VACUUM only deletes files that already left the tables. Each step returns a
+JSON-able summary (Airflow keeps it as the task's XCom).
 """
 
 from __future__ import annotations
@@ -122,6 +123,22 @@ def night_statistics(settings: Settings, night: int) -> Summary:
         "night": night,
         "rows": figures.num_rows,
         "alerts": int(alerts.as_py() or 0),
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+def export_night(settings: Settings, night: int) -> Summary:
+    """Write the night's export of every configured spec (each replaces that night's export atomically)."""
+    from siskin.exports import run_all
+
+    started = time.monotonic()
+    manifests = run_all(settings, night)
+    return {
+        "night": night,
+        "exports": {
+            m.spec: {"who": m.who, "rows": m.rows, "files": len(m.files), "location": m.location}
+            for m in manifests
+        },
         "seconds": round(time.monotonic() - started, 3),
     }
 

@@ -12,7 +12,7 @@ import pytest
 from siskin.lake.catalog import tables
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-NIGHTLY_STEPS = ["night", "maintain", "xmatch", "statistics", "vacuum"]
+NIGHTLY_STEPS = ["night", "maintain", "xmatch", "statistics", "exports", "vacuum"]
 ALLOWED_IMPORTS = ("__future__", "airflow", "pendulum", "siskin.orchestration", "siskin.config", "datetime")
 
 

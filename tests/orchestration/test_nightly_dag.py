@@ -1,4 +1,4 @@
-"""`dag.test()` of `nightly` on a lake built from the real alerts: green, right figures, and idempotent."""
+"""`dag.test()` of `nightly` on a lake built from real alerts: green, right figures, exports; idempotent."""
 
 from __future__ import annotations
 
@@ -17,6 +17,32 @@ from tests.orchestration.lake_snapshot import snapshot
 
 PROBE_OBJECTS = 12
 NIGHT_FOLDERS = ("fink-alert-simulator-2018-11-29", "fink-broker-2020-01-01")
+EXPORTS_TOML = """
+[exports.specs.good_alerts]
+who = "a collaborator"
+table = "silver.alerts"
+columns = ["objectId", "candid", "jd", "ra", "dec", "magpsf", "sigmapsf", "fid"]
+where = [{ column = "quality_ok", op = "==", value = true }]
+format = "csv"
+
+[exports.specs.all_alerts]
+who = "another collaborator"
+table = "silver.alerts"
+columns = ["objectId", "candid", "jd", "ra", "dec", "magpsf", "fid", "quality_ok"]
+format = "parquet"
+"""
+
+
+def _export_files(settings: Settings, night: int) -> dict[str, str]:
+    """{spec/file: sha256 of the bytes on disk} of the night's exports, manifests excluded."""
+    import hashlib
+
+    root = Path(settings.lake_uri) / "_exports"
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.glob(f"*/night={night}/*"))
+        if path.name != "_manifest.json"
+    }
 
 
 def _silver(settings: Settings, night: int | None = None) -> Any:
@@ -50,15 +76,20 @@ def nightly_lake(
     path = root / "probe.csv"
     catalog[["name", "ra", "dec"]].to_csv(path, index=False)
     load_catalog(settings, path, "probe")
-    previous = os.environ.get("SISKIN_LAKE")
-    os.environ["SISKIN_LAKE"] = settings.lake_uri  # the DAG's tasks read the settings themselves
+    config = root / "siskin.toml"
+    config.write_text(EXPORTS_TOML)
+    # the DAG's tasks read the settings themselves: this lake, and two export specs
+    wanted = {"SISKIN_LAKE": settings.lake_uri, "SISKIN_CONFIG": str(config)}
+    previous = {key: os.environ.get(key) for key in wanted}
+    os.environ.update(wanted)
     try:
-        yield settings, night, catalog[["ra", "dec"]].to_numpy()
+        yield Settings(lake=root / "lake"), night, catalog[["ra", "dec"]].to_numpy()
     finally:
-        if previous is None:
-            os.environ.pop("SISKIN_LAKE", None)
-        else:
-            os.environ["SISKIN_LAKE"] = previous
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _expected_matches(settings: Settings, night: int, sources: np.ndarray) -> int:
@@ -81,7 +112,12 @@ def first_run(nightly_lake: tuple[Settings, int, np.ndarray]) -> dict[str, Any]:
     settings, night, _ = nightly_lake
     before = snapshot(settings)
     result = run_dag("nightly", {"night": night})
-    return {"result": result, "before": before, "after": snapshot(settings)}
+    return {
+        "result": result,
+        "before": before,
+        "after": snapshot(settings),
+        "exports": _export_files(settings, night),
+    }
 
 
 def test_nightly_runs_green_on_real_alerts(
@@ -90,7 +126,7 @@ def test_nightly_runs_green_on_real_alerts(
     result = first_run["result"]
     assert result["state"] == "success"
     assert result["tasks"] == dict.fromkeys(
-        ["night", "maintain", "xmatch", "statistics", "vacuum"], "success"
+        ["night", "maintain", "xmatch", "statistics", "exports", "vacuum"], "success"
     )
 
 
@@ -123,6 +159,22 @@ def test_nightly_cross_matches_the_night(
     assert pc.max(matches["sep_arcsec"]).as_py() <= 1.5
 
 
+def test_nightly_exports_the_night(nightly_lake: tuple[Settings, int, np.ndarray], first_run: dict) -> None:
+    import json
+
+    from siskin.exports import verify_export
+
+    settings, night, _ = nightly_lake
+    alerts = _silver(settings, night)
+    root = Path(settings.lake_uri) / "_exports"
+    good = verify_export(f"file://{root}/good_alerts/night={night}")  # every file against its manifest
+    assert good.rows == pc.sum(alerts["quality_ok"]).as_py()
+    every = json.loads((root / "all_alerts" / f"night={night}" / "_manifest.json").read_text())
+    assert every["rows"] == alerts.num_rows
+    assert first_run["result"]["tasks"]["exports"] == "success"
+    assert len(_export_files(settings, night)) >= 2
+
+
 def test_nightly_keeps_every_row_of_the_streaming_tables(first_run: dict) -> None:
     before, after = first_run["before"], first_run["after"]
     for name in ("bronze.alerts", "silver.alerts", "silver.cutouts", "silver.rejects", "gold.objects"):
@@ -140,3 +192,4 @@ def test_rerunning_the_night_leaves_identical_tables(
     second = snapshot(settings)
     assert set(second) >= {"silver.alerts", "silver.xmatch", "ops.night_stats", "gold.objects"}
     assert second == first_run["after"]
+    assert _export_files(settings, night) == first_run["exports"]  # same files, byte for byte
