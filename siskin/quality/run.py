@@ -1,0 +1,309 @@
+"""`run_night`: check one night's bronze, silver and gold, record the verdict, write Data Docs and a report.
+
+The verdict goes to `gold.night_status` (one row per night, replaced on each run): `ok`, or `suspect`
+with the failed expectations. Nothing is ever deleted from the data. A suspect night raises
+QualityError after the status, Data Docs and report are written, so the CLI and the DAG task fail with a
+readable message.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from siskin import __version__
+from siskin.config import Settings
+from siskin.errors import LakeError, SiskinError
+from siskin.lake import catalog
+from siskin.quality import data as lake_data
+from siskin.quality import suites
+from siskin.quality.gx_run import Batch, Outcome, validate
+from siskin.quality.offline import make_offline
+from siskin.quality.report import BAND_NAMES, NightData, render
+from siskin.quality.tables import NIGHT_STATUS, NIGHT_STATUS_SCHEMA
+
+log = logging.getLogger(__name__)
+
+JD_UNIX_EPOCH = lake_data.JD_UNIX_EPOCH
+MJD_OFFSET = suites.MJD_OFFSET
+
+
+class QualityError(SiskinError):
+    """A night failed its data-quality checks: it is marked suspect (the data are kept)."""
+
+    def __init__(self, message: str, result: QualityResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass
+class QualityResult:
+    """One night's verdict: every expectation's outcome, and where the report and Data Docs are."""
+
+    night: int
+    status: str
+    outcomes: list[Outcome]
+    report: str
+    data_docs: str
+    alerts: int
+    rejects: int
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.success]
+
+
+def volume(counts: dict[int, int], night: int, trailing: int) -> tuple[float, float | None]:
+    """Tonight's count over the median of the `trailing` earlier nights holding data (None: no history)."""
+    history = [counts[n] for n in sorted(n for n in counts if n < night)[-trailing:]]
+    if not history:
+        return 1.0, None
+    median = float(statistics.median(history))
+    return (counts.get(night, 0) / median if median else 1.0), median
+
+
+def _reports_root(settings: Settings, night: int) -> str:
+    return f"{settings.lake_uri}/_reports/{night}"
+
+
+def _publish(local: Path, destination: str) -> None:
+    """Copy the built report folder to the lake (replacing the night's previous one)."""
+    if "://" not in destination:
+        target = Path(destination)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged = target.with_name(target.name + ".new")
+        shutil.rmtree(staged, ignore_errors=True)
+        shutil.copytree(local, staged)
+        old = target.with_name(target.name + ".old")
+        if target.exists():
+            target.rename(old)
+        staged.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    from siskin.exports import store
+
+    for path in sorted(p for p in local.rglob("*") if p.is_file()):
+        store.write_file(f"{destination}/{path.relative_to(local).as_posix()}", path.read_bytes())
+
+
+def _night_data(settings: Settings, night: int, frames: dict[str, pa.Table]) -> NightData:
+    """The report's inputs (a second, wider read of the survey tables' light columns)."""
+    hours: list[np.ndarray] = []
+    mags: dict[str, list[np.ndarray]] = {}
+    ras, decs, latency = [], [], []
+    start, _ = lake_data.night_jd_range(night)
+    for spec in catalog.tables(layer="silver"):
+        if spec.survey is None or spec.writer != "silver" or not spec.key:
+            continue
+        cols = ["jd", "midpointMjdTai", "fid", "band", "magpsf", "ra", "dec", "processed_at", "ingest_time"]
+        table = lake_data.read_night(settings, spec.name, night, cols)
+        if table is None or table.num_rows == 0:
+            continue
+        if "jd" in table.column_names:
+            jd = table.column("jd").to_numpy(zero_copy_only=False).astype(float)
+        elif "midpointMjdTai" in table.column_names:
+            jd = table.column("midpointMjdTai").to_numpy(zero_copy_only=False).astype(float) + MJD_OFFSET
+        else:
+            jd = np.array([])
+        hours.append((jd - start) * 24.0)
+        if "magpsf" in table.column_names:
+            band_col = "fid" if "fid" in table.column_names else "band"
+            bands = np.array(table.column(band_col).to_pylist(), dtype=object)
+            values = table.column("magpsf").to_numpy(zero_copy_only=False).astype(float)
+            for b in np.unique(bands[bands != None]):  # noqa: E711 - numpy elementwise comparison
+                name = f"{spec.survey} {BAND_NAMES.get(b, b)}"
+                mags.setdefault(name, []).append(values[bands == b])
+        ras.append(table.column("ra").to_numpy(zero_copy_only=False).astype(float))
+        decs.append(table.column("dec").to_numpy(zero_copy_only=False).astype(float))
+        if "processed_at" in table.column_names and "ingest_time" in table.column_names:
+            lag = pc.subtract(table.column("processed_at"), table.column("ingest_time"))
+            latency.append(pc.cast(lag, pa.int64()).to_numpy(zero_copy_only=False) / 1e6)
+    rejects = lake_data.read_night(settings, "silver.rejects", night, ["reason_code"])
+    reasons: dict[str, int] = {}
+    if rejects is not None and rejects.num_rows:
+        counted = pc.value_counts(rejects.column("reason_code").fill_null("(none)"))
+        reasons = {r["values"]: r["counts"] for r in counted.to_pylist()}
+    gold = frames.get("gold.objects")
+    classes: dict[str, int] = {}
+    for column in suites.CLASS_COLUMNS:
+        if gold is not None and column in gold.column_names:
+            counted = pc.value_counts(gold.column(column).drop_null())
+            classes = {r["values"]: r["counts"] for r in counted.to_pylist()}
+            break
+    stage_seconds: dict[str, list[float]] = {}
+    ops = lake_data._dataset(settings, "ops.batches")
+    if ops is not None:
+        batches = ops.to_table(columns=["query", "nights", "seconds"])
+        tonight = pc.match_substring(batches.column("nights").fill_null(""), str(night))
+        for row in batches.filter(tonight).to_pylist():
+            stage = row["query"].split("_", 1)[0]
+            stage_seconds.setdefault(stage, []).append(float(row["seconds"] or 0.0))
+
+    def joined(parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.array([])
+
+    return NightData(
+        night=night,
+        hours=joined(hours),
+        mags={k: joined(v) for k, v in mags.items()},
+        ra=joined(ras),
+        dec=joined(decs),
+        classes=classes,
+        rejects=reasons,
+        latency_s=joined(latency),
+        stage_seconds=stage_seconds,
+    )
+
+
+def _record_status(settings: Settings, result: QualityResult) -> None:
+    """Replace the night's row of gold.night_status (one atomic Delta commit)."""
+    from deltalake import write_deltalake
+
+    from siskin.lake.transactions import ensure_table
+
+    uri = NIGHT_STATUS.path(settings.lake_uri)
+    ensure_table(uri, NIGHT_STATUS_SCHEMA, (), NIGHT_STATUS.description)
+    row = pa.table(
+        {
+            "night": [result.night],
+            "status": [result.status],
+            "checked_at": [datetime.now(UTC)],
+            "expectations": [len(result.outcomes)],
+            "failed": [len(result.failures)],
+            "failures": [[o.describe() for o in result.failures]],
+            "alerts": [result.alerts],
+            "rejects": [result.rejects],
+            "report": [result.report],
+            "siskin_version": [__version__],
+        },
+        schema=NIGHT_STATUS_SCHEMA,
+    )
+    write_deltalake(uri, row, mode="overwrite", predicate=f"night = {int(result.night)}")
+    from siskin.lake.transactions import forget_table
+
+    forget_table(uri)
+
+
+@dataclass
+class NightInputs:
+    """The night's suites with their data, the frames read, and the counts the night suite needs."""
+
+    batches: list[Batch]
+    frames: dict[str, pa.Table]
+    alerts: int
+    rejects: int
+    per_night: dict[int, int]
+
+
+def build_batches(settings: Settings, night: int) -> NightInputs:
+    """Read the night's bronze, survey silver and gold rows and pair each with its suite."""
+    batches: list[Batch] = []
+    frames: dict[str, pa.Table] = {}
+    bronze = lake_data.bronze_frame(settings, night)
+    if bronze is not None and bronze.num_rows:
+        batches.append(Batch("bronze.alerts", bronze.to_pandas(), suites.bronze_checks()))
+    alerts = 0
+    per_night: dict[int, int] = {}
+    for spec in catalog.tables(layer="silver"):
+        if spec.survey is None or spec.writer != "silver" or not spec.key:
+            continue
+        for n, c in lake_data.night_counts(settings, spec.name).items():
+            per_night[n] = per_night.get(n, 0) + c
+        table = lake_data.read_night(settings, spec.name, night, suites.silver_columns(spec))
+        if table is None or table.num_rows == 0:
+            continue
+        alerts += table.num_rows
+        frame = table.to_pandas()
+        if "quality_ok" in frame:
+            frame["quality_ok"] = frame["quality_ok"].astype(float)
+        batches.append(Batch(spec.name, frame, suites.silver_checks(spec, settings, night)))
+    gold = catalog.table("gold.objects")
+    names = gold.arrow_schema().names
+    gold_cols = [*gold.key, *(c for c in suites.CLASS_COLUMNS if c in names)]
+    objects = lake_data.read_night(settings, "gold.objects", night, gold_cols, night_column="last_night")
+    if objects is not None and objects.num_rows:
+        frames["gold.objects"] = objects
+        checks = suites.gold_checks(gold, settings, gold_cols)
+        frame = objects.to_pandas()
+        for column in suites.CLASS_COLUMNS:
+            if column in objects.column_names:
+                frame["class_family"] = suites.class_family(objects.column(column), settings).to_pandas()
+                break
+        batches.append(Batch("gold.objects", frame, checks))
+    rejects = lake_data.night_counts(settings, "silver.rejects").get(night, 0)
+    return NightInputs(batches, frames, alerts, rejects, per_night)
+
+
+def run_night(settings: Settings, night: int) -> QualityResult:
+    """Check one night; record ok/suspect in gold.night_status; write Data Docs and the nightly report."""
+    from siskin.exports.run import check_night
+
+    began = time.monotonic()
+    night = check_night(night)
+    inputs = build_batches(settings, night)
+    batches, frames, alerts, rejects = inputs.batches, inputs.frames, inputs.alerts, inputs.rejects
+    if not batches:
+        raise LakeError(f"night {night} has no data in the lake at {settings.lake_uri}: nothing to check")
+    ratio, median = volume(inputs.per_night, night, settings.data_quality.volume_trailing_nights)
+    notes = [] if median is not None else ["volume: no earlier night to compare with (ratio taken as 1)"]
+    import pandas as pd
+
+    summary = pd.DataFrame(
+        {
+            "night": [night],
+            "alerts": [alerts],
+            "trailing_median": [median],
+            "volume_ratio": [ratio],
+            "reject_fraction": [rejects / (alerts + rejects) if alerts + rejects else 0.0],
+        }
+    )
+    batches.append(Batch("night", summary, suites.night_checks(settings)))
+    report_root = _reports_root(settings, night)
+    with tempfile.TemporaryDirectory(prefix="siskin-quality-") as tmp:
+        local = Path(tmp) / "report"
+        docs = local / "data_docs"
+        outcomes = validate(batches, docs, run_name=str(night))
+        make_offline(docs, outcomes, night)
+        status = "suspect" if any(not o.success for o in outcomes) else "ok"
+        night_data = _night_data(settings, night, frames)
+        night_data.extra = {
+            "alerts (silver)": alerts,
+            "rejects": rejects,
+            "volume vs trailing median": f"{ratio:.2f}" + ("" if median is not None else " (no history)"),
+        }
+        (local / "report.html").write_text(
+            render(night_data, outcomes, status, "data_docs/index.html"), encoding="utf-8"
+        )
+        _publish(local, report_root)
+    result = QualityResult(
+        night=night,
+        status=status,
+        outcomes=outcomes,
+        report=f"{report_root}/report.html",
+        data_docs=f"{report_root}/data_docs/index.html",
+        alerts=alerts,
+        rejects=rejects,
+        seconds=time.monotonic() - began,
+        notes=notes,
+    )
+    _record_status(settings, result)
+    if status != "ok":
+        failed = "; ".join(o.describe() for o in result.failures)
+        raise QualityError(
+            f"night {night} is suspect ({len(result.failures)} of {len(outcomes)} checks failed: {failed}); "
+            f"recorded in gold.night_status, data kept; report: {result.report}",
+            result,
+        )
+    return result
