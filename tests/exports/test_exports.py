@@ -235,3 +235,17 @@ def test_night_without_rows_exports_an_empty_file_with_the_schema(real_lake: Pat
     table = pq.read_table(tmp_path / "s" / "night=20200102" / "part-00000.parquet", partitioning=None)
     assert manifest.rows == 0 and table.num_rows == 0 and table.column_names == COLUMNS
     assert pc.sum(pc.equal(table.column("fid"), 1)).as_py() is None
+
+
+def test_gold_objects_export_by_last_night_and_bronze_is_refused(real_lake: Path, tmp_path: Path) -> None:
+    spec = {"who": "w", "table": "gold.objects", "night_column": "last_night", "columns": ["objectId", "ra"]}
+    manifest = run_export(_settings(real_lake, str(tmp_path), spec), "s", NIGHT)
+    objects = DeltaTable(str(real_lake / "gold" / "objects")).to_pandas()
+    assert manifest.rows == int((objects["last_night"] == NIGHT).sum()) > 0
+    with pytest.raises(ConfigurationError, match="night_column"):
+        run_export(_settings(real_lake, str(tmp_path), {**spec, "night_column": "night"}), "s", NIGHT)
+    with pytest.raises(ConfigurationError, match="only silver and gold"):
+        run_export(_settings(real_lake, str(tmp_path), {"who": "w", "table": "bronze.alerts"}), "s", NIGHT)
+    with pytest.raises(ConfigurationError, match="unknown column"):
+        bad = _spec(where=[{"column": "nope", "op": "==", "value": 1}])
+        run_export(_settings(real_lake, str(tmp_path), bad), "s", NIGHT)
