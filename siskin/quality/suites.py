@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TAXONOMY = ROOT.parent / "shared" / "data" / "taxonomy" / "fink_types.csv"
 CLASS_COLUMNS = ("last_class", "class")
 MJD_OFFSET = 2400000.5
+TAI_MINUS_UTC_DAYS = 37.0 / 86400.0
 UNKNOWN = "Unknown"  # the class rules' "no class"
 
 
@@ -76,7 +77,9 @@ def silver_checks(spec: catalog.TableSpec, settings: Settings, night: int) -> li
     ]
     start, end = night_jd_range(night)
     between.append(("jd", start, end, True))
-    between.append(("midpointMjdTai", start - MJD_OFFSET, end - MJD_OFFSET, True))
+    # Rubin dayObs: the UTC date 12 h before the (TAI) time; TAI is 37 s ahead of UTC
+    rubin_start = start - MJD_OFFSET + 0.5
+    between.append(("midpointMjdTai", rubin_start, rubin_start + 1.0 + TAI_MINUS_UTC_DAYS, True))
     for column, lo, hi, strict_max in between:
         if column in names:
             kwargs: dict[str, Any] = {"column": column, "min_value": lo, "max_value": hi}
@@ -155,3 +158,30 @@ def night_checks(settings: Settings) -> list[Check]:
             {"column": "reject_fraction", "min_value": 0.0, "max_value": dq.max_reject_fraction},
         ),
     ]
+
+
+EXAMPLE_NIGHT = 20260101
+
+
+def suite_documents(settings: Settings, night: int = EXAMPLE_NIGHT) -> dict[str, Any]:
+    """Every suite as JSON-ready data (what `expectations/suites.json` holds, for one example night)."""
+    out: dict[str, Any] = {"bronze.alerts": bronze_checks()}
+    for spec in catalog.tables(layer="silver"):
+        if spec.survey is not None and spec.writer == "silver" and spec.key:
+            out[spec.name] = silver_checks(spec, settings, night)
+    gold = catalog.table("gold.objects")
+    out[gold.name] = gold_checks(gold, settings, gold.arrow_schema().names)
+    out["night"] = night_checks(settings)
+    return {
+        "generated_by": "python -m siskin.quality.suites > expectations/suites.json",
+        "example_night": night,
+        "suites": {
+            name: [{"expectation": c.kind, **c.kwargs} for c in checks] for name, checks in out.items()
+        },
+    }
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(suite_documents(Settings(lake="lake")), indent=2))

@@ -149,3 +149,13 @@ def test_offline_html_removes_every_network_reference() -> None:
     out = offline_html(page)
     assert NETWORK.findall(out) == []
     assert 'href="validations/a.html"' in out and "<style>" in out and "GX</a>" in out
+
+
+def test_committed_suites_match_the_code(shared_data: Path) -> None:
+    import json
+
+    from siskin.quality.suites import suite_documents
+
+    committed = json.loads((Path(__file__).resolve().parents[2] / "expectations" / "suites.json").read_text())
+    assert committed == json.loads(json.dumps(suite_documents(Settings(lake="lake"))))
+    assert {"bronze.alerts", "silver.alerts", "gold.objects", "night"} <= set(committed["suites"])
