@@ -1,0 +1,174 @@
+"""`siskin bench latency`: what a subscriber feels, alert published to the input topic -> on a filter topic.
+
+Simulated ZTF alerts are published at `rate` alerts/s to an input topic of an embedded broker while the
+bronze, silver, gold and distribution queries run on a scratch lake, with one filter that passes every
+alert. A consumer on that filter topic takes each message's `siskin_sent_ns` header (the input
+message's send time, carried through bronze and silver) and records receive time - send time. Prints
+one JSON object: p50, p90, p99 and max over all alerts, and the same without the first
+`warmup_s` seconds of publishing (Spark's Python workers and first micro-batches).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from siskin.config import Settings
+from siskin.streams.distribute import DistributeStage
+from siskin.streams.filters.base import Filter
+
+INPUT_TOPIC = "ztf-latency-bench"
+
+
+class PassAll(Filter):
+    """The benchmark's filter: every alert with a candid passes (measures the path, not a selection)."""
+
+    name: ClassVar[str] = "bench_all"
+    description: ClassVar[str] = "benchmark: every alert"
+    version: ClassVar[str] = "1"
+    survey: ClassVar[str] = "ztf"
+    inputs: ClassVar[tuple[str, ...]] = ("candid",)
+
+    def keep(self, batch: pa.Table) -> pa.Array | pa.ChunkedArray:
+        return pc.is_valid(batch.column("candid"))
+
+
+class BenchStage(DistributeStage):
+    """The distribution stage with only the pass-all filter."""
+
+    def __post_init__(self) -> None:
+        self.filters = {"ztf": [PassAll()], "rubin": []}
+        super().__post_init__()
+
+
+def percentiles(values: np.ndarray) -> dict[str, float | None]:
+    """p50/p90/p99/max of latencies in seconds (None when there are none)."""
+    if len(values) == 0:
+        return {"p50_s": None, "p90_s": None, "p99_s": None, "max_s": None}
+    return {
+        "p50_s": round(float(np.percentile(values, 50)), 2),
+        "p90_s": round(float(np.percentile(values, 90)), 2),
+        "p99_s": round(float(np.percentile(values, 99)), 2),
+        "max_s": round(float(values.max()), 2),
+    }
+
+
+def _receive(
+    bootstrap: str, topic: str, expected: int, stop: threading.Event, out: list[tuple[int, int]]
+) -> None:
+    """Consume the filter topic, recording (sent_ns, received_ns) per message, until `expected` or stop."""
+    from confluent_kafka import Consumer
+
+    from siskin.streams.topics import SENT_HEADER
+
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "siskin-latency-bench", "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([topic])
+    try:
+        while not stop.is_set() and len(out) < expected:
+            for msg in consumer.consume(500, 0.2):
+                now = time.time_ns()
+                if msg.error() is not None:
+                    continue
+                sent = dict(msg.headers() or []).get(SENT_HEADER)
+                if sent is not None:
+                    out.append((int(sent), now))
+    finally:
+        consumer.close()
+
+
+def run_latency_benchmark(
+    settings: Settings,
+    *,
+    rate: float = 250.0,
+    duration_s: float = 60.0,
+    partitions: int = 4,
+    warmup_s: float = 10.0,
+    night: int = 20261121,
+    timeout_s: float = 600.0,
+) -> dict[str, Any]:
+    """Publish `rate * duration_s` alerts paced, wait until all are on the filter topic; the figures."""
+    from siskin.bench.ingest import silver_visibility
+    from siskin.broker.tansu import EmbeddedBroker
+    from siskin.lake.catalog import table_path
+    from siskin.pipeline.lakehouse import Lakehouse
+    from siskin.pipeline.progress import stop_all
+    from siskin.simulate.ztf import simulate_night
+    from siskin.sources.kafka_publish import publish
+
+    n = int(rate * duration_s)
+    payloads = list(simulate_night(night, n_alerts=n, seed=11))
+    scratch = Path(tempfile.mkdtemp(prefix="siskin-latency-"))
+    received: list[tuple[int, int]] = []
+    to_silver = np.empty(0)
+    sent: dict[str, Any] = {}
+    try:
+        with EmbeddedBroker(scratch / "broker") as broker:
+            broker.create_topic(INPUT_TOPIC, partitions)
+            run = settings.model_copy(
+                update={
+                    "lake": str(scratch / "lake"),
+                    "streams": settings.streams.model_copy(
+                        update={"bootstrap": broker.bootstrap, "topic_prefix": "bench_", "fink_compat": False}
+                    ),
+                }
+            )
+            house = Lakehouse(run)
+            house.ensure_tables()
+            queries = [
+                house.start_bronze_kafka(bootstrap=broker.bootstrap, topics=[INPUT_TOPIC]),
+                house.start_silver(),
+                house.start_gold(),
+                house.start_distribute_with(BenchStage),
+            ]
+            stop = threading.Event()
+            topic = "bench_bench_all"
+            consumer = threading.Thread(
+                target=_receive, args=(broker.bootstrap, topic, len(payloads), stop, received), daemon=True
+            )
+            try:
+                time.sleep(3.0)  # the queries' first (empty) triggers
+                consumer.start()
+                sent["start_ns"] = time.time_ns()
+                stats = publish(payloads, INPUT_TOPIC, broker.bootstrap, rate_per_s=rate)
+                sent["n"], sent["seconds"] = stats.messages, stats.seconds
+                deadline = time.monotonic() + timeout_s
+                while len(received) < len(payloads) and time.monotonic() < deadline:
+                    if any(q.exception() is not None for q in queries):
+                        raise RuntimeError(
+                            f"a query failed: {[str(q.exception()) for q in queries if q.exception()]}"
+                        )
+                    time.sleep(0.5)
+            finally:
+                stop.set()
+                consumer.join(timeout=10)
+                stop_all(queries)
+                house.release()
+            _, to_silver = silver_visibility(table_path(run.lake_uri, "silver.alerts"))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    pairs = np.array(received, dtype=np.int64).reshape(-1, 2)
+    latency = (pairs[:, 1] - pairs[:, 0]) / 1e9
+    steady = latency[pairs[:, 0] >= sent.get("start_ns", 0) + int(warmup_s * 1e9)]
+    return {
+        "what": "input topic -> same alert on a filter topic (bronze, silver, gold, distribute running)",
+        "rate_target": rate,
+        "published": sent.get("n"),
+        "publish_seconds": round(sent.get("seconds", 0.0), 1),
+        "publish_rate": round(sent["n"] / sent["seconds"], 1) if sent.get("seconds") else None,
+        "received": int(len(latency)),
+        "trigger_seconds": settings.stream.trigger_seconds,
+        "all": percentiles(latency),
+        "publish_to_silver_commit": percentiles(to_silver),
+        "science_modules": settings.science.modules,
+        f"after_{warmup_s:.0f}s_warmup": percentiles(steady),
+    }
