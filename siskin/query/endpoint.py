@@ -119,6 +119,10 @@ def _hive_conf(settings: Settings, port: int) -> dict[str, str]:
         "hive.server2.thrift.port": str(port),
         "hive.server2.transport.mode": "binary",
         "hive.server2.authentication": "NONE" if cfg.auth == "none" else "LDAP",
+        # Closing a client session makes Hive open a metastore client it does not need (the catalog is
+        # Spark's, in memory); it cannot, and by default retries 10 times 2 s apart: fail at once.
+        "hive.hmshandler.retry.attempts": "1",
+        "hive.hmshandler.retry.interval": "0",
     }
     if cfg.auth == "ldap":
         conf["hive.server2.authentication.ldap.url"] = str(cfg.ldap_url)

@@ -1,0 +1,68 @@
+-- One row per night: alerts, objects, per survey, per band, per class (`unclassified` where no class
+-- column or value yet), rejects by reason, quality-cut fractions, silver latency.
+-- With var `night` only that night is computed (`siskin marts build --night N` replaces that night).
+{% set night_filter %}{% if var('night') is not none %}where night = {{ var('night') | int }}{% endif %}{% endset %}
+with alerts as (
+  select * from {{ ref('int_alerts') }} {{ night_filter }}
+),
+rejects as (
+  select * from {{ ref('stg_rejects') }} {{ night_filter }}
+),
+nights as (
+  select distinct night from alerts union select distinct night from rejects
+),
+base as (
+  select
+    night,
+    count(*) as n_alerts,
+    count(distinct object_key) as n_objects,
+    count_if(quality_ok) as n_good,
+    avg(case when quality_ok then 1.0 else 0.0 end) as quality_ok_fraction,
+    percentile_approx(latency_s, 0.5) as latency_p50_s,
+    percentile_approx(latency_s, 0.95) as latency_p95_s,
+    max(latency_s) as latency_max_s
+  from alerts group by night
+),
+per_survey as (
+  select night, map_from_entries(collect_list(struct(survey, n))) as alerts_per_survey
+  from (select night, survey, count(*) as n from alerts group by night, survey) group by night
+),
+per_band as (
+  select night, map_from_entries(collect_list(struct(band, n))) as alerts_per_band
+  from (select night, coalesce(band, 'unknown') as band, count(*) as n from alerts group by 1, 2) group by night
+),
+per_class as (
+  select night, map_from_entries(collect_list(struct(class, n))) as alerts_per_class
+  from (select night, coalesce(class, 'unclassified') as class, count(*) as n from alerts group by 1, 2)
+  group by night
+),
+cuts as (
+  select night, map_from_entries(collect_list(struct(concat(survey, ':', cut), fraction))) as quality_cut_fractions
+  from {{ ref('int_night_quality_cuts') }} {{ night_filter }} group by night
+),
+reject_counts as (
+  select night, sum(n) as n_rejects, map_from_entries(collect_list(struct(reason_code, n))) as rejects_by_reason
+  from (select night, reason_code, count(*) as n from rejects group by night, reason_code) group by night
+)
+select
+  n.night,
+  coalesce(b.n_alerts, 0) as n_alerts,
+  coalesce(b.n_objects, 0) as n_objects,
+  coalesce(b.n_good, 0) as n_good,
+  b.quality_ok_fraction,
+  coalesce(r.n_rejects, 0) as n_rejects,
+  coalesce(s.alerts_per_survey, cast(map() as map<string, bigint>)) as alerts_per_survey,
+  coalesce(p.alerts_per_band, cast(map() as map<string, bigint>)) as alerts_per_band,
+  coalesce(c.alerts_per_class, cast(map() as map<string, bigint>)) as alerts_per_class,
+  coalesce(r.rejects_by_reason, cast(map() as map<string, bigint>)) as rejects_by_reason,
+  coalesce(q.quality_cut_fractions, cast(map() as map<string, double>)) as quality_cut_fractions,
+  b.latency_p50_s,
+  b.latency_p95_s,
+  b.latency_max_s
+from nights n
+left join base b on b.night = n.night
+left join per_survey s on s.night = n.night
+left join per_band p on p.night = n.night
+left join per_class c on c.night = n.night
+left join cuts q on q.night = n.night
+left join reject_counts r on r.night = n.night
