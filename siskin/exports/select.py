@@ -17,6 +17,16 @@ def _clause(clause: ExportClause, schema: pa.Schema) -> ds.Expression:
     """One clause as an Arrow expression (never evaluated as code)."""
     if clause.column not in schema.names:
         raise ConfigurationError(f"export clause on unknown column {clause.column!r}")
+    try:
+        return _expression(clause, schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError) as exc:
+        raise ConfigurationError(
+            f"export clause {clause.column} {clause.op} {clause.value!r}: the value does not fit the column "
+            f"({schema.field(clause.column).type}): {exc}"
+        ) from None
+
+
+def _expression(clause: ExportClause, schema: pa.Schema) -> ds.Expression:
     field = pc.field(clause.column)
     op, value = clause.op, clause.value
     if op == "is_null":

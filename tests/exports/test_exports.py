@@ -246,6 +246,19 @@ def test_gold_objects_export_by_last_night_and_bronze_is_refused(real_lake: Path
         run_export(_settings(real_lake, str(tmp_path), {**spec, "night_column": "night"}), "s", NIGHT)
     with pytest.raises(ConfigurationError, match="only silver and gold"):
         run_export(_settings(real_lake, str(tmp_path), {"who": "w", "table": "bronze.alerts"}), "s", NIGHT)
+    with pytest.raises(ConfigurationError, match="does not fit"):
+        bad = _spec(where=[{"column": "fid", "op": "==", "value": "red"}])
+        run_export(_settings(real_lake, str(tmp_path), bad), "s", NIGHT)
     with pytest.raises(ConfigurationError, match="unknown column"):
         bad = _spec(where=[{"column": "nope", "op": "==", "value": 1}])
         run_export(_settings(real_lake, str(tmp_path), bad), "s", NIGHT)
+
+
+def test_without_an_atomic_exchange_the_swap_still_publishes_whole_nights(
+    real_lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(export_store, "_exchange", lambda a, b: False)  # a filesystem without renameat2
+    first = run_export(_settings(real_lake, str(tmp_path), _spec(), max_rows_per_file=7), "s", NIGHT)
+    second = run_export(_settings(real_lake, str(tmp_path), _spec(where=BRIGHT)), "s", NIGHT)
+    assert len(first.files) == 8 and verify_export(f"file://{tmp_path}/s/night={NIGHT}") == second
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [f"night={NIGHT}"]  # no _tmp, no .old left
