@@ -78,6 +78,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"after {result.seconds:.1f} s\n"
     )
     print(format_summary(result.summary, settings.lake_uri))
+    if result.science is not None:
+        from siskin.query.science_summary import format_science_summary
+
+        print("\n" + format_science_summary(result.science))
+    if result.watch_command:
+        print(f"\nwatch a filtered stream: {result.watch_command}")
+        print("  (or fink-client's AlertConsumer: Siskin's topics are fink-compatible by default)")
     return 0
 
 

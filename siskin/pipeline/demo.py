@@ -21,6 +21,7 @@ from siskin.pipeline.progress import (
     stop_all,
     wait_until,
 )
+from siskin.query.science_summary import ScienceSummary, science_summary
 from siskin.query.summary import LakeSummary, summarize
 
 TOPIC = "ztf-demo"
@@ -34,6 +35,8 @@ class DemoResult:
     published: int
     seconds: float
     summary: LakeSummary
+    science: ScienceSummary | None = None
+    watch_command: str = ""
 
 
 def next_night(settings: Settings) -> int:
@@ -46,6 +49,34 @@ def next_night(settings: Settings) -> int:
     last = str(int(max(nights.index)))
     nxt = date(int(last[:4]), int(last[4:6]), int(last[6:])) + timedelta(days=1)
     return int(nxt.strftime("%Y%m%d"))
+
+
+def with_simulated_catalogs(
+    settings: Settings, folder: Path, night: int, *, alerts: int, seed: int
+) -> Settings:
+    """Settings whose catalog labels also read the simulated sky's catalogs, loaded into the lake
+    (`catalogs.sim_variables` feeds `vsx`, `catalogs.sim_galaxies` feeds `mangrove`)."""
+    from siskin.config import CatalogSettings
+    from siskin.science.xmatch.catalogs import load_catalog
+    from siskin.simulate.catalog import write_simulated_catalogs
+
+    paths = write_simulated_catalogs(folder, night, n_alerts=alerts, seed=seed)
+    catalogs = {
+        **settings.science.catalogs,
+        "sim_variables": CatalogSettings(radius_arcsec=1.5, id="name", type="VType"),
+        "sim_galaxies": CatalogSettings(
+            radius_arcsec=60.0, id="HyperLEDA_name", columns=["2MASS_name", "lum_dist", "ang_dist"]
+        ),
+    }
+    labels = dict(settings.science.module_config.get("catalog_labels", {}))
+    labels.setdefault("vsx", ["vsx", "sim_variables"])
+    labels.setdefault("mangrove", ["mangrove", "sim_galaxies"])
+    config = {**settings.science.module_config, "catalog_labels": labels}
+    science = settings.science.model_copy(update={"catalogs": catalogs, "module_config": config})
+    updated = settings.model_copy(update={"science": science})
+    for name, path in paths.items():
+        load_catalog(updated, path, name)
+    return updated
 
 
 def run_demo(
@@ -79,6 +110,10 @@ def run_demo(
             say(f"embedded broker (tansu) listening on {bootstrap}")
         else:
             bootstrap = settings.kafka.bootstrap
+        streams = settings.streams.model_copy(update={"enabled": True, "bootstrap": bootstrap})
+        settings = settings.model_copy(update={"streams": streams})
+        settings = with_simulated_catalogs(settings, work / "catalogs", night, alerts=alerts, seed=seed)
+        say("simulated catalogs loaded: catalogs.sim_variables (-> vsx), catalogs.sim_galaxies (-> mangrove)")
         house = Lakehouse(settings)
         house.ensure_tables()
         say(f"simulating night {night}: {alerts} ZTF alerts at {rate:.0f} alerts/s to topic {TOPIC}")
@@ -102,8 +137,9 @@ def run_demo(
             house.start_bronze_kafka(bootstrap=bootstrap, topics=[TOPIC], starting_offsets="earliest"),
             house.start_silver(),
             house.start_gold(),
+            house.start_distribute(),
         ]
-        say("streaming queries running: bronze_kafka -> silver -> gold")
+        say("streaming queries: bronze_kafka -> silver (+ science) -> gold, silver -> filtered topics")
         try:
 
             def done() -> bool:
@@ -111,14 +147,18 @@ def run_demo(
                     raise failure[0]
                 if "n" not in sent or committed_kafka_messages(settings, name) < sent["n"]:
                     return False
-                return caught_up(settings, "silver") and caught_up(settings, "gold")
+                return all(caught_up(settings, q) for q in ("silver", "gold", "distribute"))
 
-            wait_until(done, queries, timeout_s=timeout_s, what="the night to reach gold")
+            wait_until(done, queries, timeout_s=timeout_s, what="the night to reach gold and the topics")
         finally:
             stop_all(queries)
         elapsed = time.monotonic() - started
+        science = science_summary(settings, night)
     finally:
         if broker is not None:
             broker.stop()
     summary = summarize(settings)
-    return DemoResult(night, sent.get("n", 0), elapsed, summary)
+    topic = next((t for _, t, m, _ in science.topics if m), science.topics[0][1] if science.topics else "")
+    where = f"siskin broker --work-dir {work / 'broker-watch'} & " if broker is not None else ""
+    watch = f"{where}siskin streams watch {topic} --max 10" if topic else ""
+    return DemoResult(night, sent.get("n", 0), elapsed, summary, science, watch)

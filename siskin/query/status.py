@@ -72,7 +72,7 @@ def upstream_tables(query: str) -> list[str]:
     """The lake tables a downstream query reads, in its sources' order (from the catalog)."""
     if query == "silver":
         return ["bronze.alerts"]
-    if query == "gold":
+    if query in ("gold", "distribute"):
         return [t.name for t in tables(writer="silver") if t.survey is not None]
     return []
 
