@@ -79,7 +79,10 @@ def _reports_root(settings: Settings, night: int) -> str:
 
 
 def _publish(local: Path, destination: str) -> None:
-    """Copy the built report folder to the lake (replacing the night's previous one)."""
+    """Copy the built report folder to the lake, replacing the night's previous one.
+
+    Local lakes: a renamed-in folder. Object stores: file by file, then the earlier run's extra files deleted.
+    """
     if "://" not in destination:
         target = Path(destination)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -94,8 +97,13 @@ def _publish(local: Path, destination: str) -> None:
         return
     from siskin.exports import store
 
-    for path in sorted(p for p in local.rglob("*") if p.is_file()):
-        store.write_file(f"{destination}/{path.relative_to(local).as_posix()}", path.read_bytes())
+    names = [p.relative_to(local).as_posix() for p in sorted(local.rglob("*")) if p.is_file()]
+    stale = set(store.list_files(destination)) - set(names)
+    for name in names:
+        store.write_file(f"{destination}/{name}", (local / name).read_bytes())
+    fs, path = store.filesystem(destination)
+    for name in sorted(stale):  # pages of an earlier run of the night that this run no longer has
+        fs.rm_file(f"{path}/{name}")
 
 
 def _night_data(settings: Settings, night: int, frames: dict[str, pa.Table]) -> NightData:

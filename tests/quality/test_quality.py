@@ -159,3 +159,25 @@ def test_committed_suites_match_the_code(shared_data: Path) -> None:
     committed = json.loads((Path(__file__).resolve().parents[2] / "expectations" / "suites.json").read_text())
     assert committed == json.loads(json.dumps(suite_documents(Settings(lake="lake"))))
     assert {"bronze.alerts", "silver.alerts", "gold.objects", "night"} <= set(committed["suites"])
+
+
+def test_reports_publish_to_an_object_store_lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("moto")
+    from siskin.dev.object_store import LocalS3
+    from siskin.exports.store import list_files, read_file
+    from siskin.quality.run import _publish
+
+    built = tmp_path / "report"
+    (built / "data_docs" / "validations").mkdir(parents=True)
+    (built / "report.html").write_text("<html>night</html>")
+    (built / "data_docs" / "index.html").write_text("<html>docs</html>")
+    with LocalS3(tmp_path / "s3", buckets=("lake",)) as s3:
+        for key, value in s3.env.items():
+            monkeypatch.setenv(key, value)
+        _publish(built, "s3://lake/prod/_reports/20200101")
+        assert list_files("s3://lake/prod/_reports/20200101") == ["data_docs/index.html", "report.html"]
+        assert read_file("s3://lake/prod/_reports/20200101/report.html") == b"<html>night</html>"
+        (built / "data_docs" / "index.html").unlink()
+        (built / "data_docs" / "new.html").write_text("<html>new</html>")
+        _publish(built, "s3://lake/prod/_reports/20200101")
+        assert list_files("s3://lake/prod/_reports/20200101") == ["data_docs/new.html", "report.html"]
