@@ -57,6 +57,16 @@ def nightly() -> None:
         return steps.xmatch_night(load_settings(), night)
 
     @task(
+        doc_md="**reclassify**: the night replayed through the current science modules (siskin reclassify); "
+        "objects whose class changed get a `gold.class_history` row, earlier classes kept. Takes the silver "
+        "and gold leases: it waits (retries) while the streams hold them.",
+        inlets=[ASSETS["bronze.alerts"]],
+        outlets=[ASSETS["silver.alerts"], ASSETS["silver.rubin_alerts"], ASSETS["gold.objects"]],
+    )
+    def reclassify(night: int) -> dict:
+        return steps.reclassify_night(load_settings(), night)
+
+    @task(
         doc_md="**statistics**: the night's figures (alerts, objects, per band, quality, rejects, matches) "
         "replace its rows of `ops.night_stats`.",
         outlets=[ASSETS["ops.night_stats"]],
@@ -77,14 +87,9 @@ def nightly() -> None:
         return steps.vacuum_lake(load_settings(), night)
 
     n = night()
-    maintained, matched, stats, exported, vacuumed = (
-        maintain(n),
-        xmatch(n),
-        statistics(n),
-        exports(n),
-        vacuum(n),
-    )
-    maintained >> matched >> stats >> exported >> vacuumed
+    in_order = [maintain(n), xmatch(n), reclassify(n), statistics(n), exports(n), vacuum(n)]
+    for before, after in zip(in_order, in_order[1:], strict=False):
+        before >> after
 
 
 nightly()

@@ -56,6 +56,33 @@ def xmatch_night(settings: Settings, night: int) -> Summary:
     }
 
 
+def reclassify_nights(settings: Settings, first: int, last: int) -> Summary:
+    """Replay every night of [first, last] bronze holds through the current science modules (class history
+    keeps the previous classes); nothing to do, and no error, when bronze holds none of them."""
+    from siskin.ops.reclassify import bronze_nights, reclassify
+    from siskin.pipeline.lakehouse import Lakehouse
+
+    started = time.monotonic()
+    house = Lakehouse(settings)
+    try:
+        nights = bronze_nights(house, first, last)
+        reports = reclassify(house, first, last) if nights else []
+    finally:
+        house.release()
+    return {
+        "nights": [r.night for r in reports],
+        "alerts": sum(r.silver_after for r in reports),
+        "objects_rebuilt": sum(r.objects_rebuilt for r in reports),
+        "class_changes": sum(r.class_changes for r in reports),
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+def reclassify_night(settings: Settings, night: int) -> Summary:
+    """Reclassify the night with the current science modules (a replay of it; see `reclassify_nights`)."""
+    return {"night": night, **reclassify_nights(settings, night, night)}
+
+
 def _night_rows(name: str, settings: Settings, night: int, columns: list[str]) -> pa.Table | None:
     """The night's rows of a night-partitioned table (only `columns`), None when the table does not exist."""
     from siskin.lake.transactions import open_table

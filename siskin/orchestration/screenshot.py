@@ -133,7 +133,8 @@ def capture(
     """Open `url` in headless Chromium (with `cookies` set for its origin), screenshot it into `png`."""
     png.parent.mkdir(parents=True, exist_ok=True)
     port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="siskin-chromium-") as profile:
+    # Chromium's helpers may still write its profile while it exits: leftovers are not an error
+    with tempfile.TemporaryDirectory(prefix="siskin-chromium-", ignore_cleanup_errors=True) as profile:
         browser = subprocess.Popen(
             [
                 chromium(),
@@ -177,6 +178,30 @@ def _page_target(port: int, timeout_s: float) -> str:
         time.sleep(0.3)
 
 
+def _page_state(tools: _DevTools) -> dict[str, Any]:
+    info = tools.call(
+        "Runtime.evaluate",
+        expression="JSON.stringify({title: document.title, ready: document.readyState, "
+        "text: document.body ? document.body.innerText.length : 0, sheets: document.styleSheets.length})",
+        returnByValue=True,
+    )
+    return dict(json.loads(info["result"]["value"]))
+
+
+def _settled(tools: _DevTools, settle_s: float, timeout_s: float) -> dict[str, Any]:
+    """Wait until the page is loaded and its text stopped changing (a single-page app renders late)."""
+    deadline = time.monotonic() + timeout_s
+    last: dict[str, Any] = {}
+    while True:
+        tools.drain(quiet_s=1.0, timeout_s=settle_s)
+        state = _page_state(tools)
+        if state["ready"] == "complete" and state["text"] > 0 and state == last:
+            return state
+        if time.monotonic() > deadline:
+            return state
+        last = state
+
+
 def _capture(
     port: int,
     url: str,
@@ -202,14 +227,7 @@ def _capture(
             tools.call("Network.setCookie", name=name, value=value, url=url, httpOnly=True)
         tools.events.clear()
         tools.call("Page.navigate", url=url)
-        tools.drain(quiet_s=settle_s, timeout_s=timeout_s)
-        info = tools.call(
-            "Runtime.evaluate",
-            expression="JSON.stringify({title: document.title, text: document.body.innerText.length, "
-            "sheets: document.styleSheets.length})",
-            returnByValue=True,
-        )
-        page = json.loads(info["result"]["value"])
+        page = _settled(tools, settle_s, timeout_s)
         shot = tools.call("Page.captureScreenshot", format="png")
         png.write_bytes(base64.b64decode(shot["data"]))
         failed, requested = _failures(tools.events)

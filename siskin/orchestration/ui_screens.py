@@ -19,13 +19,13 @@ TOKEN_COOKIE = "_token"  # the cookie Airflow's UI reads its JWT from
 PAGES = {"airflow.png": "/dags/nightly", "airflow-dags.png": "/dags"}
 
 
-def screenshot_airflow(settings: Settings, out: Path) -> list[PageCheck]:
+def screenshot_airflow(settings: Settings, out: Path, port: int | None = None) -> list[PageCheck]:
     """Capture the Airflow UI's pages of `PAGES` into `out`, logged in as the first configured user."""
     from siskin.orchestration import serve
     from siskin.orchestration.local import prepare
     from siskin.orchestration.rest import AirflowClient
 
-    local = prepare(settings)
+    local = prepare(settings, port=port)
     running = None
     if serve.health(local.url) is None:
         serve.migrate(local)
@@ -49,10 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m siskin.orchestration.ui_screens")
     parser.add_argument("--lake", help="lake root (default: the settings')")
     parser.add_argument("--out", type=Path, help="folder (default: <lake>/_reports/screenshots)")
+    parser.add_argument("--port", type=int, help="the Airflow UI's port (default: airflow.port)")
     args = parser.parse_args(argv)
     settings = load_settings(**({"lake": args.lake} if args.lake else {}))
     out = args.out or Path(settings.lake_uri) / "_reports" / "screenshots"
-    checks = screenshot_airflow(settings, out)
+    checks = screenshot_airflow(settings, out, args.port)
     for check in checks:
         print(json.dumps({**asdict(check), "png": str(check.png), "rendered": check.rendered}))
     return 0 if all(check.rendered for check in checks) else 1

@@ -9,8 +9,9 @@ import pyarrow as pa
 from siskin.config import Settings
 from siskin.lake.catalog import tables
 
-# Columns holding when a step ran, not what it computed (a rerun writes the same rows at a later time).
-RUN_TIME_COLUMNS = {"silver.xmatch": ("xmatch_time",)}
+# Columns holding when a step ran, not what it computed: a rerun (the reclassification replays the night)
+# writes the same rows at a later time.
+RUN_TIME_COLUMNS = ("processed_at", "updated_at", "xmatch_time")
 
 
 def _sortable(field: pa.Field) -> bool:
@@ -42,6 +43,6 @@ def snapshot(settings: Settings) -> dict[str, tuple[int, str]]:
             data = DeltaTable(spec.path(settings.lake_uri)).to_pyarrow_table()
         except TableNotFoundError:
             continue
-        data = data.drop_columns([c for c in RUN_TIME_COLUMNS.get(spec.name, ()) if c in data.column_names])
+        data = data.drop_columns([c for c in RUN_TIME_COLUMNS if c in data.column_names])
         out[spec.name] = (data.num_rows, table_checksum(data, spec.key))
     return out

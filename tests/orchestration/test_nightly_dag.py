@@ -126,7 +126,7 @@ def test_nightly_runs_green_on_real_alerts(
     result = first_run["result"]
     assert result["state"] == "success"
     assert result["tasks"] == dict.fromkeys(
-        ["night", "maintain", "xmatch", "statistics", "exports", "vacuum"], "success"
+        ["night", "maintain", "xmatch", "reclassify", "statistics", "exports", "vacuum"], "success"
     )
 
 
@@ -191,5 +191,10 @@ def test_rerunning_the_night_leaves_identical_tables(
     assert again["state"] == "success"
     second = snapshot(settings)
     assert set(second) >= {"silver.alerts", "silver.xmatch", "ops.night_stats", "gold.objects"}
+    # ops.batches is the operations log: each reclassification records its replayed batch there
+    log_before, log_after = first_run["after"].pop("ops.batches"), second.pop("ops.batches")
     assert second == first_run["after"]
+    assert log_after[0] == log_before[0] + 1
+    batches = DeltaTable(f"{settings.lake_uri}/ops/batches").to_pyarrow_table()
+    assert pc.sum(batches["replay"]).as_py() == 2  # one replayed batch per nightly run, nothing else
     assert _export_files(settings, night) == first_run["exports"]  # same files, byte for byte
