@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -120,7 +121,12 @@ def _hive_conf(settings: Settings, port: int) -> dict[str, str]:
         "hive.server2.transport.mode": "binary",
         "hive.server2.authentication": "NONE" if cfg.auth == "none" else "LDAP",
         # Closing a client session makes Hive open a metastore client it does not need (the catalog is
-        # Spark's, in memory); it cannot, and by default retries 10 times 2 s apart: fail at once.
+        # Spark's, in memory): point it at a closed port so it fails at once, rather than booting a
+        # Derby metastore (seconds) that cannot start here and is retried 10 times 2 s apart.
+        "hive.metastore.uris": "thrift://127.0.0.1:1",
+        "hive.metastore.connect.retries": "1",
+        "hive.metastore.failure.retries": "0",
+        "hive.metastore.client.connect.retry.delay": "0s",
         "hive.hmshandler.retry.attempts": "1",
         "hive.hmshandler.retry.interval": "0",
     }
@@ -187,13 +193,23 @@ class LakeCatalog:
 
 def endpoint_spark(settings: Settings, extra: dict[str, str]) -> Any:
     """The endpoint's Spark session: the project's session plus pushdown to the lake's data sources."""
-    from siskin.spark.session import build_spark
+    from siskin.spark.session import _java_options, build_spark
 
     conf = {**settings.spark.conf, **extra}
+    # Hive's execution metastore (an in-memory Derby opened when a client session closes) fails to boot
+    # under the Derby home other Siskin processes share; give the endpoint a fresh one of its own.
+    derby = state_dir(settings) / "derby"
+    shutil.rmtree(derby, ignore_errors=True)
+    derby.mkdir(parents=True, exist_ok=True)
+    options = [o for o in _java_options() if not o.startswith("-Dderby.system.home=")]
+    conf.setdefault("spark.driver.extraJavaOptions", " ".join([*options, f"-Dderby.system.home={derby}"]))
     conf.setdefault("spark.sql.python.filterPushdown.enabled", "true")
     conf.setdefault("spark.sql.catalogImplementation", "in-memory")
     conf.setdefault("spark.sql.hive.thriftServer.singleSession", "true")
-    conf.setdefault("spark.sql.warehouse.dir", str(state_dir(settings) / "warehouse"))
+    # dbt's scratch tables (the marts before publishing) live only as long as this in-memory catalog
+    warehouse = state_dir(settings) / "warehouse"
+    shutil.rmtree(warehouse, ignore_errors=True)
+    conf.setdefault("spark.sql.warehouse.dir", str(warehouse))
     conf.setdefault("spark.sql.legacy.allowNonEmptyLocationInCTAS", "true")
     return build_spark(
         settings.model_copy(update={"spark": settings.spark.model_copy(update={"conf": conf})})
