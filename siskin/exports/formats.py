@@ -65,32 +65,35 @@ def to_csv(table: pa.Table) -> bytes:
 
 
 def _masked(column: pa.ChunkedArray) -> Any:
-    """A column as a numpy masked array astropy writes with VOTable nulls."""
+    """A column as numpy data astropy writes to VOTable: numbers and booleans masked where null, text as
+    Python strings (variable length, no fixed-width padding) with null written as an empty cell."""
     t = column.type
-    mask = column.is_null().to_numpy(zero_copy_only=False)
     if pa.types.is_timestamp(t):
         text = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S.%f")
-        values = text.fill_null("").to_numpy(zero_copy_only=False).astype(str)
-    elif pa.types.is_string(t) or pa.types.is_large_string(t):
-        values = column.fill_null("").to_numpy(zero_copy_only=False).astype(str)
-    elif pa.types.is_boolean(t):
+        return text.fill_null("").to_numpy(zero_copy_only=False)
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return column.fill_null("").to_numpy(zero_copy_only=False)
+    mask = column.is_null().to_numpy(zero_copy_only=False)
+    if pa.types.is_boolean(t):
         values = column.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
     elif pa.types.is_integer(t) or pa.types.is_floating(t):
-        zero = pa.scalar(0, t)
-        values = column.fill_null(zero).to_numpy(zero_copy_only=False)
+        values = column.fill_null(pa.scalar(0, t)).to_numpy(zero_copy_only=False)
     else:
-        values = column.cast(pa.string()).fill_null("").to_numpy(zero_copy_only=False).astype(str)
+        return column.cast(pa.string()).fill_null("").to_numpy(zero_copy_only=False)
     return np.ma.masked_array(values, mask=mask)
 
 
 def to_votable(table: pa.Table) -> bytes:
     from astropy.io.votable import from_table
-    from astropy.table import MaskedColumn, Table
+    from astropy.table import Column, MaskedColumn, Table
 
     text = flat(table)
     out = Table()
     for name, column in zip(text.column_names, text.columns, strict=True):
-        out[name] = MaskedColumn(_masked(column), name=name)
+        values = _masked(column)
+        out[name] = (
+            MaskedColumn(values, name=name) if np.ma.isMaskedArray(values) else Column(values, name=name)
+        )
     if not text.column_names:
         out = Table()
     buffer = io.BytesIO()

@@ -122,7 +122,7 @@ def test_csv_and_votable_exports_read_back(real_lake: Path, tmp_path: Path) -> N
 
     expected = sorted(_oracle(real_lake)["candid"].tolist())
     for fmt, ext in (("csv", "csv"), ("votable", "vot")):
-        cols = [*COLUMNS, "prv_candidates", "processed_at"]
+        cols = [*COLUMNS, "prv_candidates", "processed_at", "quality_reason", "topic"]  # topic: all null
         settings = _settings(real_lake, str(tmp_path / fmt), _spec(where=BRIGHT, format=fmt, columns=cols))
         manifest = run_export(settings, "s", NIGHT)
         path = tmp_path / fmt / "s" / f"night={NIGHT}" / f"part-00000.{ext}"
