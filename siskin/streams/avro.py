@@ -49,7 +49,8 @@ def _avro_type(dtype: pa.DataType, path: str) -> Any:
     if pa.types.is_dictionary(dtype):
         return _avro_type(dtype.value_type, path)
     if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
-        return {"type": "array", "items": _nullable(_avro_type(dtype.value_type, f"{path}_item"))}
+        # items are not nullable: a union around each item record costs fastavro a full validation per item
+        return {"type": "array", "items": _avro_type(dtype.value_type, f"{path}_item")}
     if pa.types.is_map(dtype):
         return {"type": "map", "values": _nullable(_avro_type(dtype.item_type, f"{path}_value"))}
     if pa.types.is_struct(dtype):

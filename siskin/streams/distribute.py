@@ -233,6 +233,7 @@ class DistributeStage(Stage):
     def send(self, f: Any, topic: str, rows: pa.Table, key: str) -> tuple[int, int, Offsets]:
         """Produce the rows not already in the topic; (produced, found already there, end offsets after)."""
         from siskin.streams.avro import confluent_frame, encode_rows
+        from siskin.streams.avro_columnar import encode_table
 
         assert self.topics is not None
         self.topics.ensure_topic(topic)
@@ -249,7 +250,10 @@ class DistributeStage(Stage):
         if rows.num_rows == 0:
             return 0, len(already), now
         candids = [int(c) for c in rows.column(key).to_pylist()]
-        bodies = encode_rows(rows, ts.parsed)
+        try:
+            bodies = encode_table(rows)  # columnar; byte-identical to fastavro's encoding
+        except NotImplementedError:
+            bodies = encode_rows(rows, ts.parsed)
         if ts.framing == "fink":
             text = ts.text.encode()
             values, keys = bodies, [text] * len(bodies)
