@@ -78,9 +78,9 @@ def plots(data: NightData) -> dict[str, str]:
 
     fig = plt.figure(figsize=(7, 3.8))
     ax = fig.add_subplot(111, projection="mollweide")
-    ax.set_title("sky map (RA, Dec)")
+    ax.set_title("sky map (RA wrapped to ±180°, Dec)")
     ra = np.radians(np.where(data.ra > 180, data.ra - 360, data.ra))
-    ax.scatter(-ra, np.radians(data.dec), s=4, alpha=0.6)
+    ax.scatter(ra, np.radians(data.dec), s=4, alpha=0.6)
     ax.grid(True)
     out["sky map"] = _png(fig)
 
