@@ -67,6 +67,25 @@ def nightly() -> None:
         return steps.reclassify_night(load_settings(), night)
 
     @task(
+        doc_md="**dbt**: `dbt build` of the marts (staging, intermediate, marts, with their tests) via "
+        "the SQL endpoint, published as Delta tables in gold (`siskin marts build`); dbt docs refreshed.",
+        inlets=[ASSETS["silver.alerts"], ASSETS["gold.objects"]],
+        outlets=[ASSETS[name] for name in ds.mart_tables()],
+    )
+    def dbt(night: int) -> dict:
+        return steps.build_marts(load_settings(), night)
+
+    @task(
+        doc_md="**data quality**: the night's expectation suites (bronze, silver, gold, volume); the verdict "
+        "goes to `gold.night_status`, Data Docs and the nightly report are written. A suspect night fails "
+        "this task with the failed checks named (no retry: the data would not change); nothing is deleted.",
+        retries=0,
+        outlets=[ASSETS["gold.night_status"]],
+    )
+    def data_quality(night: int) -> dict:
+        return steps.check_quality(load_settings(), night)
+
+    @task(
         doc_md="**statistics**: the night's figures (alerts, objects, per band, quality, rejects, matches) "
         "replace its rows of `ops.night_stats`.",
         outlets=[ASSETS["ops.night_stats"]],
@@ -87,7 +106,16 @@ def nightly() -> None:
         return steps.vacuum_lake(load_settings(), night)
 
     n = night()
-    in_order = [maintain(n), xmatch(n), reclassify(n), statistics(n), exports(n), vacuum(n)]
+    in_order = [
+        maintain(n),
+        xmatch(n),
+        reclassify(n),
+        dbt(n),
+        data_quality(n),
+        statistics(n),
+        exports(n),
+        vacuum(n),
+    ]
     for before, after in zip(in_order, in_order[1:], strict=False):
         before >> after
 

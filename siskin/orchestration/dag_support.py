@@ -43,6 +43,13 @@ def lake_assets(settings: Settings | None = None) -> dict[str, Asset]:
     }
 
 
+def mart_tables() -> list[str]:
+    """The dbt marts' tables in gold (declared by `siskin.marts.tables`)."""
+    from siskin.marts.tables import MARTS
+
+    return [spec.name for spec in MARTS]
+
+
 def night_tables() -> list[str]:
     """The catalog tables partitioned by night (what a night's maintenance compacts)."""
     return [spec.name for spec in tables() if "night" in spec.partition_by]

@@ -2,7 +2,8 @@
 
 Rerunning a step for the same night leaves the same tables: maintenance only rewrites small files
 (same rows), cross-matches replace their (survey, night, catalog) rows in one commit, statistics replace
-the night's rows of `ops.night_stats` in one commit, exports replace the night's files atomically
+the night's rows of `ops.night_stats` in one commit, the marts and `gold.night_status` are replaced
+per night by their libraries, exports replace the night's files atomically
 (`siskin.exports`), and VACUUM only deletes files that already left the tables. Each step returns a
 JSON-able summary (Airflow keeps it as the task's XCom).
 """
@@ -81,6 +82,37 @@ def reclassify_nights(settings: Settings, first: int, last: int) -> Summary:
 def reclassify_night(settings: Settings, night: int) -> Summary:
     """Reclassify the night with the current science modules (a replay of it; see `reclassify_nights`)."""
     return {"night": night, **reclassify_nights(settings, night, night)}
+
+
+def build_marts(settings: Settings, night: int) -> Summary:
+    """dbt build of the marts for the night, published as Delta tables in gold (`siskin marts build`)."""
+    from siskin.marts import build
+
+    result = build(settings, night)
+    return {
+        "night": night,
+        "rows": result.rows,
+        "dbt": result.statuses,
+        "warnings": result.warnings,
+        "docs": result.docs,
+        "seconds": result.seconds,
+    }
+
+
+def check_quality(settings: Settings, night: int) -> Summary:
+    """The night's data-quality suites: `gold.night_status` says ok or suspect; a suspect night raises
+    `QualityError` naming the failed checks (the data are kept), which fails the task."""
+    from siskin.quality import run_night
+
+    result = run_night(settings, night)
+    return {
+        "night": night,
+        "status": result.status,
+        "checks": len(result.outcomes),
+        "report": result.report,
+        "data_docs": result.data_docs,
+        "seconds": round(result.seconds, 3),
+    }
 
 
 def _night_rows(name: str, settings: Settings, night: int, columns: list[str]) -> pa.Table | None:

@@ -126,7 +126,18 @@ def test_nightly_runs_green_on_real_alerts(
     result = first_run["result"]
     assert result["state"] == "success"
     assert result["tasks"] == dict.fromkeys(
-        ["night", "maintain", "xmatch", "reclassify", "statistics", "exports", "vacuum"], "success"
+        [
+            "night",
+            "maintain",
+            "xmatch",
+            "reclassify",
+            "dbt",
+            "data_quality",
+            "statistics",
+            "exports",
+            "vacuum",
+        ],
+        "success",
     )
 
 
@@ -198,3 +209,20 @@ def test_rerunning_the_night_leaves_identical_tables(
     batches = DeltaTable(f"{settings.lake_uri}/ops/batches").to_pyarrow_table()
     assert pc.sum(batches["replay"]).as_py() == 2  # one replayed batch per nightly run, nothing else
     assert _export_files(settings, night) == first_run["exports"]  # same files, byte for byte
+
+
+def test_catalogs_dag_loads_a_file_and_matches_the_whole_history(
+    nightly_lake: tuple[Settings, int, np.ndarray], first_run: dict, tmp_path: Path
+) -> None:
+    from siskin.orchestration.dag_test import run_dag
+
+    settings, night, sources = nightly_lake
+    probe = tmp_path / "probe2.csv"
+    probe.write_text("name,ra,dec\n" + "".join(f"p{i},{ra},{dec}\n" for i, (ra, dec) in enumerate(sources)))
+    result = run_dag("catalogs", {"files": {"probe2": str(probe)}})
+    assert result["tasks"] == {"load": "success", "xmatch_history": "success"}
+    matches = DeltaTable(f"{settings.lake_uri}/silver/xmatch").to_pyarrow_table()
+    mine = matches.filter(pc.equal(matches["catalog"], "probe2"))
+    assert mine.num_rows == _expected_matches(settings, night, sources)  # every night matched, this one hits
+    index = DeltaTable(f"{settings.lake_uri}/catalogs/index").to_pyarrow_table().to_pylist()
+    assert {row["name"] for row in index} == {"probe", "probe2"}
