@@ -12,6 +12,7 @@ times to warm up, then `--repeat` times, timed from the client (PyHive: send, pl
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -114,7 +115,7 @@ def _timed(cursor: Any, sql: str, repeat: int, warmup: int) -> dict[str, Any]:
         if i >= warmup:
             times.append(time.perf_counter() - started)
     arr = np.array(times)
-    return {
+    figures = {
         "sql": sql,
         "rows": rows,
         "p50_s": round(float(np.percentile(arr, 50)), 3),
@@ -123,10 +124,12 @@ def _timed(cursor: Any, sql: str, repeat: int, warmup: int) -> dict[str, Any]:
         "max_s": round(float(arr.max()), 3),
         "runs": repeat,
     }
+    print(json.dumps(figures), file=sys.stderr, flush=True)  # progress: each query's figures as they come
+    return figures
 
 
 def run_sql_benchmark(
-    *, alerts: int = 1_000_000, lake: Path | None = None, repeat: int = 20, warmup: int = 3, nights: int = 5
+    *, alerts: int = 1_000_000, lake: Path | None = None, repeat: int = 20, warmup: int = 2, nights: int = 5
 ) -> dict[str, Any]:
     """Fill a lake (unless given), start the endpoint on it, time the two queries; one JSON-able dict."""
     from siskin.broker.tansu import free_port
@@ -180,7 +183,9 @@ def cmd_bench_sql(args: Any) -> int:
     """`siskin bench sql`: print the figures as one JSON object."""
     print(
         json.dumps(
-            run_sql_benchmark(alerts=args.alerts, lake=args.lake, repeat=args.repeat, nights=args.nights)
+            run_sql_benchmark(
+                alerts=args.alerts, lake=args.lake, repeat=args.repeat, warmup=args.warmup, nights=args.nights
+            )
         )
     )
     return 0
@@ -196,5 +201,6 @@ def add_bench_command(sub: Any) -> None:
     p.add_argument("--alerts", type=int, default=1_000_000, help="synthetic alerts in the scratch lake")
     p.add_argument("--nights", type=int, default=5)
     p.add_argument("--lake", type=Path, help="benchmark this lake instead of a synthetic one")
-    p.add_argument("--repeat", type=int, default=20)
+    p.add_argument("--repeat", type=int, default=20, help="timed runs per query")
+    p.add_argument("--warmup", type=int, default=2, help="untimed runs per query first")
     p.set_defaults(func=cmd_bench_sql)
