@@ -68,10 +68,14 @@ def plots(data: NightData) -> dict[str, str]:
 
     fig, ax = _figure("magnitude per band")
     for band, mags in sorted(data.mags.items()):
+        mags = mags[np.isfinite(mags)]
         if len(mags):
             ax.hist(mags, bins=30, histtype="step", label=f"{band} ({len(mags)})")
-    ax.set_xlabel("magpsf")
-    ax.legend()
+    ax.set_xlabel("PSF magnitude (ZTF magpsf; Rubin psfFlux as AB)")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    else:
+        ax.text(0.5, 0.5, "no magnitudes", ha="center", va="center")
     out["magnitudes"] = _png(fig)
 
     import matplotlib.pyplot as plt

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 JD_UNIX_EPOCH = lake_data.JD_UNIX_EPOCH
 MJD_OFFSET = suites.MJD_OFFSET
+RUBIN_AB_ZERO_POINT = 31.4  # AB magnitude of 1 nJy
 
 
 class QualityError(SiskinError):
@@ -106,6 +107,17 @@ def _publish(local: Path, destination: str) -> None:
         fs.rm_file(f"{path}/{name}")
 
 
+def _magnitudes(table: pa.Table) -> np.ndarray | None:
+    """PSF magnitudes: ZTF's magpsf, or Rubin's psfFlux (nJy) as AB magnitudes (NaN where flux <= 0)."""
+    if "magpsf" in table.column_names:
+        return np.asarray(table.column("magpsf").to_numpy(zero_copy_only=False), dtype=float)
+    if "psfFlux" in table.column_names:
+        flux = np.asarray(table.column("psfFlux").to_numpy(zero_copy_only=False), dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(flux > 0, RUBIN_AB_ZERO_POINT - 2.5 * np.log10(flux), np.nan)
+    return None
+
+
 def _night_data(settings: Settings, night: int, frames: dict[str, pa.Table]) -> NightData:
     """The report's inputs (a second, wider read of the survey tables' light columns)."""
     hours: list[np.ndarray] = []
@@ -115,7 +127,8 @@ def _night_data(settings: Settings, night: int, frames: dict[str, pa.Table]) -> 
     for spec in catalog.tables(layer="silver"):
         if spec.survey is None or spec.writer != "silver" or not spec.key:
             continue
-        cols = ["jd", "midpointMjdTai", "fid", "band", "magpsf", "ra", "dec", "processed_at", "ingest_time"]
+        cols = ["jd", "midpointMjdTai", "fid", "band", "magpsf", "psfFlux", "ra", "dec", "processed_at"]
+        cols.append("ingest_time")
         table = lake_data.read_night(settings, spec.name, night, cols)
         if table is None or table.num_rows == 0:
             continue
@@ -125,11 +138,11 @@ def _night_data(settings: Settings, night: int, frames: dict[str, pa.Table]) -> 
             jd = table.column("midpointMjdTai").to_numpy(zero_copy_only=False).astype(float) + MJD_OFFSET
         else:
             jd = np.array([])
-        hours.append((jd - start) * 24.0)
-        if "magpsf" in table.column_names:
+        hours.append(np.mod((jd - start) * 24.0, 24.0))  # UTC hour of day (Rubin nights span noon to noon)
+        values = _magnitudes(table)
+        if values is not None:
             band_col = "fid" if "fid" in table.column_names else "band"
             bands = np.array(table.column(band_col).to_pylist(), dtype=object)
-            values = table.column("magpsf").to_numpy(zero_copy_only=False).astype(float)
             for b in np.unique(bands[bands != None]):  # noqa: E711 - numpy elementwise comparison
                 name = f"{spec.survey} {BAND_NAMES.get(b, b)}"
                 mags.setdefault(name, []).append(values[bands == b])
