@@ -33,7 +33,7 @@ from siskin.errors import ConfigurationError, SiskinError
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 STATE_FILE = "endpoint.json"
-WATCH_SECONDS = 2.0
+WATCH_SECONDS = 10.0  # new tables and schema changes; data changes need no watching (planned per query)
 
 
 @dataclass(frozen=True)
