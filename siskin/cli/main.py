@@ -200,15 +200,20 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def _sql_via_endpoint(settings: Settings, args: argparse.Namespace) -> bool:
-    """Answer `siskin sql` through the running SQL endpoint (`siskin serve sql`); False when none runs."""
+    """Answer `siskin sql` with DuckDB (`--engine duckdb`) or through the running SQL endpoint (`siskin serve
+    sql`); False when neither applies (the local Spark session answers)."""
     from siskin.query.endpoint import running
-
-    endpoint = running(settings)
-    if endpoint is None or os.environ.get("SISKIN_SQL_LOCAL"):
-        return False
     from siskin.query.remote import export_arrow, format_arrow, run_remote
 
-    table = run_remote(settings, endpoint, args.query)
+    if getattr(args, "engine", "spark") == "duckdb":
+        from siskin.query.duck import run_duckdb
+
+        table = run_duckdb(settings.lake_uri, args.query)
+    else:
+        endpoint = running(settings)
+        if endpoint is None or os.environ.get("SISKIN_SQL_LOCAL"):
+            return False
+        table = run_remote(settings, endpoint, args.query)
     if args.format == "table":
         print(format_arrow(table, args.limit))
         return True
@@ -387,6 +392,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, help="file to write (csv, json, parquet)")
     p.add_argument("--limit", type=_non_negative_int, default=50, help="rows printed for --format table")
+    p.add_argument(
+        "--engine",
+        choices=["spark", "duckdb"],
+        default="spark",
+        help="spark (Spark SQL: the SQL endpoint when running, else a local session) or duckdb (DuckDB SQL, "
+        "no JVM)",
+    )
     p.set_defaults(func=cmd_sql)
 
     p = sub.add_parser("status", help="per table: version, rows, last commit, last batch, lag")

@@ -110,4 +110,31 @@ OBJECT_LIGHTCURVES = register(
     )
 )
 
-MARTS: tuple[TableSpec, ...] = (NIGHTLY_SUMMARY, CANDIDATES, OBJECT_LIGHTCURVES)
+CLASS_TRANSITIONS_SCHEMA = pa.schema(
+    [
+        pa.field("transition_key", pa.string()),
+        pa.field("survey", pa.string()),
+        pa.field("object_id", pa.string()),
+        pa.field("object_key", pa.string()),
+        pa.field("alert_id", pa.int64()),
+        pa.field("jd", pa.float64()),
+        pa.field("night", pa.int32()),
+        pa.field("previous_class", pa.string()),
+        pa.field("class", pa.string()),
+        pa.field("previous_class_version", pa.string()),
+        pa.field("class_version", pa.string()),
+        pa.field("source", pa.string()),
+    ]
+)
+
+CLASS_TRANSITIONS = register(
+    TableSpec(
+        "gold.class_transitions",
+        "dbt mart: objects whose class changed (from gold.class_history), with the rules versions",
+        CLASS_TRANSITIONS_SCHEMA,
+        key=("transition_key",),
+        writer="marts",
+    )
+)
+
+MARTS: tuple[TableSpec, ...] = (NIGHTLY_SUMMARY, CANDIDATES, OBJECT_LIGHTCURVES, CLASS_TRANSITIONS)

@@ -33,7 +33,12 @@ def test_sources_file_matches_the_catalog() -> None:
 
 def test_marts_are_catalog_tables_in_gold() -> None:
     marts = {t.name for t in tables(writer="marts")}
-    assert marts == {"gold.nightly_summary", "gold.candidates", "gold.object_lightcurves"}
+    assert marts == {
+        "gold.nightly_summary",
+        "gold.candidates",
+        "gold.object_lightcurves",
+        "gold.class_transitions",
+    }
     assert table("gold.nightly_summary").key == ("night",)
 
 
@@ -78,6 +83,16 @@ def test_dbt_build_publishes_delta_marts(marts_lake: Path) -> None:
         zip(candidates.column("object_id").to_pylist(), candidates.column("class").to_pylist(), strict=True)
     )
     assert got_classes == expected
+
+    history = DeltaTable(str(marts_lake / "gold" / "class_history")).to_pyarrow_table()
+    changed = {
+        (r["objectId"], r["candid"], r["class_version"])
+        for r in history.to_pylist()
+        if r["previous_class"] is not None and r["class"] is not None and r["previous_class"] != r["class"]
+    }
+    transitions = DeltaTable(str(marts_lake / "gold" / "class_transitions")).to_pyarrow_table().to_pylist()
+    assert {(r["object_id"], r["alert_id"], r["class_version"]) for r in transitions} == changed
+    assert len(transitions) == len(changed)
 
     # DuckDB's delta extension reads the marts too
     duckdb = pytest.importorskip("duckdb")
