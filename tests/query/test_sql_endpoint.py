@@ -134,3 +134,32 @@ def test_siskin_sql_uses_the_running_endpoint(
     status = main(["--lake", str(small_lake), "sql", "SELECT * FROM silver.no_such_table"])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and "no_such_table" in err[0]
+
+
+def test_duckdb_engine_answers_from_delta_without_spark(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`siskin sql --engine duckdb`: DuckDB SQL over the latest Delta versions, errors as one line."""
+    from siskin.cli.main import main
+    from siskin.errors import QueryError
+    from siskin.marts.tables import NIGHTLY_SUMMARY
+    from siskin.query.duck import run_duckdb
+
+    lake = tmp_path / "lake"
+    rows = [
+        {"night": 20261124 + i, "n_alerts": 10 * (i + 1), "alerts_per_band": [("g", i)]} for i in range(3)
+    ]
+    data = pa.Table.from_pylist(rows, schema=NIGHTLY_SUMMARY.arrow_schema())
+    write_deltalake(NIGHTLY_SUMMARY.path(str(lake)), data.slice(0, 2))
+    sql = "SELECT sum(n_alerts) AS n, count(*) AS nights FROM gold.nightly_summary"
+    assert run_duckdb(str(lake), sql).to_pylist() == [{"n": 30, "nights": 2}]
+    write_deltalake(NIGHTLY_SUMMARY.path(str(lake)), data.slice(2), mode="append")  # the next query sees it
+    assert run_duckdb(str(lake), sql).to_pylist() == [{"n": 60, "nights": 3}]
+    with pytest.raises(QueryError, match="DuckDB SQL"):
+        run_duckdb(str(lake), "SELECT * FROM gold.no_such_mart")
+    out = tmp_path / "n.csv"
+    assert (
+        main(["--lake", str(lake), "sql", sql, "--engine", "duckdb", "--format", "csv", "--out", str(out)])
+        == 0
+    )
+    assert out.read_text().splitlines() == ['"n","nights"', "60,3"]
