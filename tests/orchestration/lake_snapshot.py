@@ -10,8 +10,16 @@ from siskin.config import Settings
 from siskin.lake.catalog import tables
 
 # Columns holding when a step ran, not what it computed: a rerun (the reclassification replays the night)
-# writes the same rows at a later time.
-RUN_TIME_COLUMNS = ("processed_at", "updated_at", "xmatch_time")
+# writes the same rows at a later time. The marts' pipeline latency is derived from `processed_at`.
+RUN_TIME_COLUMNS = (
+    "processed_at",
+    "updated_at",
+    "xmatch_time",
+    "checked_at",
+    "latency_p50_s",
+    "latency_p95_s",
+    "latency_max_s",
+)
 
 
 def _sortable(field: pa.Field) -> bool:
