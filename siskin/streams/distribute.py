@@ -91,6 +91,7 @@ class DistributeStage(Stage):
     _ends: dict[str, Offsets] = field(default_factory=dict, init=False, repr=False)
     _pending: dict[str, Offsets] = field(default_factory=dict, init=False, repr=False)
     _seeded: set[tuple[str, int]] = field(default_factory=set, init=False, repr=False)
+    _skipped: set[str] = field(default_factory=set, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.topics is None:
@@ -189,7 +190,9 @@ class DistributeStage(Stage):
             for f in self.survey_filters(spec.survey):
                 gaps = f.missing(alerts.schema)
                 if gaps:
-                    log.warning("filter %s skipped: silver lacks %s", f.name, ", ".join(gaps))
+                    if f.name not in self._skipped:  # once per process, not per batch
+                        log.warning("filter %s skipped: silver lacks %s", f.name, ", ".join(gaps))
+                        self._skipped.add(f.name)
                     continue
                 if getattr(f, "stateful", False):
                     self.seed(f, nights, alerts.column(key), key)
