@@ -31,6 +31,7 @@ from siskin.errors import SiskinError
 from siskin.marts.sources import PROJECT_DIR
 
 MART_SCHEMA = "dbt_marts"  # the Spark schema dbt writes the marts to (dbt_project.yml)
+NIGHT_SCOPED = ("gold.nightly_summary",)  # marts that `--night` recomputes for that night only (var night)
 
 
 @dataclass
@@ -118,7 +119,7 @@ def publish(settings: Settings, location: str, spec: Any, night: int | None) -> 
     data = data.select(schema.names).cast(schema)
     uri = spec.path(settings.lake_uri)
     ensure_table(uri, schema, spec.partition_by, spec.description)
-    if night is not None and "night" in schema.names:
+    if night is not None and spec.name in NIGHT_SCOPED:  # only these are computed for one night
         write_deltalake(uri, data, mode="overwrite", predicate=f"night = {int(night)}")
     else:
         write_deltalake(uri, data, mode="overwrite")
