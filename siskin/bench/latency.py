@@ -61,6 +61,29 @@ def percentiles(values: np.ndarray) -> dict[str, float | None]:
     }
 
 
+def _batch_seconds(settings: Settings) -> dict[str, dict[str, float]]:
+    """Per query, from `ops.batches`: batches with input, median and max seconds, alerts per batch-second."""
+    from siskin.lake.catalog import table_path
+    from siskin.lake.transactions import open_table
+
+    ops = open_table(table_path(settings.lake_uri, "ops.batches"))
+    if ops is None:
+        return {}
+    frame = ops.to_pandas(columns=["query", "seconds", "input_rows"])
+    frame = frame[frame["input_rows"] > 0]
+    out = {}
+    for query, group in frame.groupby(frame["query"].str.split("_").str[0]):
+        out[str(query)] = {
+            "batches": float(len(group)),
+            "median_s": round(float(group["seconds"].median()), 2),
+            "max_s": round(float(group["seconds"].max()), 2),
+            "alerts_per_batch_s": round(
+                float(group["input_rows"].sum() / max(group["seconds"].sum(), 1e-9)), 1
+            ),
+        }
+    return out
+
+
 def _receive(
     bootstrap: str, topic: str, expected: int, stop: threading.Event, out: list[tuple[int, int]]
 ) -> None:
@@ -110,6 +133,7 @@ def run_latency_benchmark(
     scratch = Path(tempfile.mkdtemp(prefix="siskin-latency-"))
     received: list[tuple[int, int]] = []
     to_silver = np.empty(0)
+    batches: dict[str, dict[str, float]] = {}
     sent: dict[str, Any] = {}
     try:
         with EmbeddedBroker(scratch / "broker") as broker:
@@ -154,6 +178,7 @@ def run_latency_benchmark(
                 stop_all(queries)
                 house.release()
             _, to_silver = silver_visibility(table_path(run.lake_uri, "silver.alerts"))
+            batches = _batch_seconds(run)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     pairs = np.array(received, dtype=np.int64).reshape(-1, 2)
@@ -170,5 +195,6 @@ def run_latency_benchmark(
         "all": percentiles(latency),
         "publish_to_silver_commit": percentiles(to_silver),
         "science_modules": settings.science.modules,
+        "batch_seconds": batches,
         f"after_{warmup_s:.0f}s_warmup": percentiles(steady),
     }
