@@ -93,7 +93,12 @@ def _receive(
     from siskin.streams.topics import SENT_HEADER
 
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "siskin-latency-bench", "auto.offset.reset": "earliest"}
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "siskin-latency-bench",
+            "auto.offset.reset": "earliest",
+            "topic.metadata.refresh.interval.ms": 2000,
+        }
     )
     consumer.subscribe([topic])
     try:
@@ -156,6 +161,9 @@ def run_latency_benchmark(
             ]
             stop = threading.Event()
             topic = "bench_bench_all"
+            # created before the consumer subscribes: librdkafka looks again for a missing topic only
+            # every topic.metadata.refresh.interval.ms (5 min), which would be measured as latency
+            broker.create_topic(topic, 1)
             consumer = threading.Thread(
                 target=_receive, args=(broker.bootstrap, topic, len(payloads), stop, received), daemon=True
             )

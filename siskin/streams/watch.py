@@ -84,6 +84,7 @@ def watch(
             "group.id": group_id,
             "auto.offset.reset": "earliest" if from_beginning else "latest",
             "enable.auto.commit": True,
+            "topic.metadata.refresh.interval.ms": 5000,  # a topic created later is found within seconds
         }
     )
     consumer.subscribe([topic])
