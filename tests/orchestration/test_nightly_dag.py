@@ -15,6 +15,9 @@ from deltalake import DeltaTable
 from siskin.config import Settings
 from tests.orchestration.lake_snapshot import snapshot
 
+# A lake build, a dbt SQL endpoint and three DAG runs: 4-11 min on this machine, so out of the default run.
+pytestmark = pytest.mark.slow
+
 PROBE_OBJECTS = 12
 NIGHT_FOLDERS = ("fink-alert-simulator-2018-11-29", "fink-broker-2020-01-01")
 EXPORTS_TOML = """
