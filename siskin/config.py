@@ -357,23 +357,6 @@ class SqlEndpointSettings(_Section):
     start_timeout_s: float = Field(default=180.0, gt=0)
 
 
-class SqlEndpointSettings(_Section):
-    """`siskin serve sql`: the Spark Thrift Server's address and authentication.
-
-    Bound to loopback by default; any other address needs `auth = "ldap"` (HiveServer2's LDAP
-    password check against `ldap_url`), else the endpoint refuses to start. `state_dir` holds the
-    running endpoint's address and pid (default `<lake>/_sql_endpoint` for a local lake).
-    """
-
-    host: str = "127.0.0.1"
-    port: int = Field(default=10000, ge=1, le=65535)
-    auth: Literal["none", "ldap"] = "none"
-    ldap_url: str | None = None  # e.g. ldaps://ldap.example.org
-    ldap_base_dn: str | None = None  # e.g. ou=people,dc=example,dc=org
-    state_dir: str | None = None
-    start_timeout_s: float = Field(default=180.0, gt=0)
-
-
 class Settings(BaseSettings):
     """Everything configurable about a Siskin deployment."""
 
@@ -401,7 +384,6 @@ class Settings(BaseSettings):
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
     exports: ExportSettings = Field(default_factory=ExportSettings)
     data_quality: DataQualitySettings = Field(default_factory=DataQualitySettings)
-    sql_endpoint: SqlEndpointSettings = Field(default_factory=SqlEndpointSettings)
     sql_endpoint: SqlEndpointSettings = Field(default_factory=SqlEndpointSettings)
 
     @classmethod

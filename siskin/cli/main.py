@@ -83,7 +83,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         print("\n" + format_science_summary(result.science))
     if result.watch_command:
-        print(f"\nwatch a filtered stream: {result.watch_command}")
+        print("\n" + result.watch_command)
         print("  (or fink-client's AlertConsumer: Siskin's topics are fink-compatible by default)")
     return 0
 

@@ -152,13 +152,34 @@ def run_demo(
             wait_until(done, queries, timeout_s=timeout_s, what="the night to reach gold and the topics")
         finally:
             stop_all(queries)
+            house.release()
         elapsed = time.monotonic() - started
         science = science_summary(settings, night)
+        sample = _first_alerts(settings, science)
     finally:
         if broker is not None:
             broker.stop()
     summary = summarize(settings)
-    topic = next((t for _, t, m, _ in science.topics if m), science.topics[0][1] if science.topics else "")
-    where = f"siskin broker --work-dir {work / 'broker-watch'} & " if broker is not None else ""
-    watch = f"{where}siskin streams watch {topic} --max 10" if topic else ""
-    return DemoResult(night, sent.get("n", 0), elapsed, summary, science, watch)
+    return DemoResult(night, sent.get("n", 0), elapsed, summary, science, sample)
+
+
+def _first_alerts(settings: Settings, science: ScienceSummary, n: int = 3) -> str:
+    """A few alerts read back from the busiest filter topic (Siskin's consumer, the published schema),
+    and the command that watches it on a running deployment."""
+    from siskin.streams.watch import watch
+
+    busy = [(m, t) for _, t, m, _ in science.topics if m]
+    if not busy:
+        return ""
+    _, topic = max(busy)
+    lines = [f"first alerts on {topic} (read back from Kafka, decoded with lake/_schemas/{topic}.avsc):"]
+    for alert in watch(settings, topic, max_messages=n, idle_timeout_s=30, group_id="siskin-demo"):
+        shown = {k: alert.get(k) for k in ("objectId", "candid", "magpsf", "finkclass", "vsx")}
+        lines.append(f"  {shown}")
+    lines.append(f"watch it live on a running deployment: siskin streams watch {topic}")
+    if settings.kafka.embedded:
+        lines.append(
+            "  (the demo's embedded broker keeps topics in memory and stops with the demo; run"
+            " `siskin broker` and `SISKIN_STREAMS__ENABLED=true siskin ingest kafka ...` to keep one up)"
+        )
+    return "\n".join(lines)

@@ -46,6 +46,7 @@ class Lakehouse:
         self.lake = settings.lake_uri
         self.checkpoints = settings.checkpoints_uri
         self._leases: dict[str, Lease] = {}
+        self._stages: list[object] = []  # stages holding clients (Kafka producers) to close on release
 
     def hold(self, names: list[str], command: str) -> None:
         """Hold the leases on these writers' tables (idempotent); refuse while a replay is unfinished."""
@@ -67,7 +68,12 @@ class Lakehouse:
             )
 
     def release(self) -> None:
-        """Give up every lease this process holds."""
+        """Close the stages' clients and give up every lease this process holds (queries stopped)."""
+        for stage in self._stages:
+            close = getattr(stage, "close", None)
+            if callable(close):
+                close()
+        self._stages.clear()
         for lease in self._leases.values():
             lease.release()
         self._leases.clear()
@@ -222,6 +228,7 @@ class Lakehouse:
         self.hold(["distribute"], "distribute stream")
         ckpt = checkpoint_path(self.checkpoints, "distribute")
         stage = stage_class(self.settings, checkpoint_app_id(ckpt, "distribute"), query="distribute")
+        self._stages.append(stage)
         return self._survey_query(stage, "distribute", ckpt, available_now)
 
     def _survey_query(

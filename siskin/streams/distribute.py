@@ -106,6 +106,11 @@ class DistributeStage(Stage):
             for f in group:
                 register_filter_table(f.name, f.survey, f.description)
 
+    def close(self) -> None:
+        """Flush and close the Kafka clients (the query has stopped)."""
+        if self.topics is not None:
+            self.topics.close()
+
     def survey_filters(self, survey: str) -> list[Any]:
         assert self.filters is not None
         if survey not in self.filters:
