@@ -41,6 +41,7 @@ def test_scheduler_runs_nightly_triggered_through_the_api(
     house.ensure_tables()
     house.start_bronze_files([str(ztf_alert_dir / NIGHT_FOLDER)], available_now=True).awaitTermination()
     house.run_downstream_available_now()
+    house.release()  # the silver and gold leases: the nightly's reclassification (another process) takes them
 
     local = prepare(settings)
     assert local.passwords["admin"] != "admin"
