@@ -39,6 +39,8 @@ def sources_document() -> dict:
         layer, short = view.name.split(".", 1)
         if layer in groups:
             groups[layer].append({"name": short, "description": view.description})
+    for entries in groups.values():  # registration order depends on import order: sort by name
+        entries.sort(key=lambda e: e["name"])
     return {
         "version": 2,
         "sources": [
