@@ -137,17 +137,21 @@ def cmd_ingest_files(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """One streaming stage in the foreground: what each job container of a cluster runs."""
+    from collections.abc import Callable
+
+    from pyspark.sql.streaming import StreamingQuery
+
     from siskin.pipeline.lakehouse import Lakehouse
 
     settings = _settings(args)
     house = Lakehouse(settings)
     house.ensure_tables()
-    starters = {
+    starters: dict[str, Callable[[], StreamingQuery]] = {
         "bronze-kafka": lambda: house.start_bronze_kafka(),
         "bronze-files": lambda: house.start_bronze_files([str(p) for p in args.paths]),
-        "silver": house.start_silver,
-        "gold": house.start_gold,
-        "distribute": house.start_distribute,
+        "silver": lambda: house.start_silver(),
+        "gold": lambda: house.start_gold(),
+        "distribute": lambda: house.start_distribute(),
     }
     if args.stage == "bronze-files" and not args.paths:
         raise SiskinError("bronze-files needs the landing paths to watch")
