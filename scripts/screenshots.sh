@@ -2,7 +2,7 @@
 # Headless-Chromium screenshots of the Airflow UI (logged in as a named user) into
 # <lake>/_reports/screenshots/, each checked for a complete render (no failed stylesheet, script, image or
 # font load; styled; not blank). Uses the Airflow that `siskin airflow` serves for this lake, or starts one.
-#   bash scripts/screenshots.sh [--lake LAKE] [--out DIR]
+#   bash scripts/screenshots.sh [--lake LAKE] [--out DIR] [--night N  (also the night report and Data Docs)]
 # Needs Debian's chromium (apt-get install -y chromium). Exit status 1 when a page did not render.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -181,3 +181,21 @@ def test_reports_publish_to_an_object_store_lake(tmp_path: Path, monkeypatch: py
         (built / "data_docs" / "new.html").write_text("<html>new</html>")
         _publish(built, "s3://lake/prod/_reports/20200101")
         assert list_files("s3://lake/prod/_reports/20200101") == ["data_docs/new.html", "report.html"]
+
+
+def test_the_report_and_data_docs_render_in_chromium(quality_lake: Path) -> None:
+    """As a person opens them from disk: styled, with content, no missing image or stylesheet."""
+    import shutil
+
+    from siskin.orchestration.ui_screens import screenshot_reports
+
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        pytest.skip("no Chromium (apt-get install -y chromium): the pages were not screenshotted")
+    settings = Settings(lake=quality_lake)
+    run_night(settings, NIGHT)
+    checks = screenshot_reports(settings, NIGHT, quality_lake / "_reports" / "screenshots")
+    assert [c.png.name for c in checks] == [f"{NIGHT}-report.png", f"{NIGHT}-data-docs.png"]
+    for check in checks:
+        assert check.failed == [], check.failed
+        assert check.text_chars > 100 and check.stylesheets > 0, check
+        assert check.rendered and check.png.stat().st_size > 10_000, check
