@@ -199,23 +199,10 @@ class Lakehouse:
 
     def start_gold(self, *, available_now: bool = False) -> StreamingQuery:
         """Each survey's silver table -> gold objects (one query over the union; replay commits skipped)."""
-        from pyspark.sql import functions as F
-
         self.hold(["gold"], "gold stream")
         ckpt = checkpoint_path(self.checkpoints, "gold")
         stage = GoldStage(self.settings, checkpoint_app_id(ckpt, "gold"), query="gold")
-        sources = [
-            self._file_stream(
-                spec.name, max_files=self.settings.stream.max_files_per_trigger * 4, skip_replay=True
-            ).withColumn("table", F.lit(spec.name))
-            for spec in tables(writer="silver")
-            if spec.survey is not None
-        ]
-        union = sources[0]
-        for other in sources[1:]:
-            union = union.unionByName(other)
-        writer = union.writeStream.foreachBatch(stage).option("checkpointLocation", ckpt).queryName("gold")
-        return self._trigger(writer, available_now).start()
+        return self._survey_query(stage, "gold", ckpt, available_now)
 
     def start_distribute(self, *, available_now: bool = False) -> StreamingQuery:
         """Each survey's silver table -> one gold table and one Kafka topic per filter (`siskin.streams`)."""
