@@ -57,6 +57,18 @@ def test_postgres_and_home_by_configuration(tmp_path: Path, monkeypatch: pytest.
     local = prepare(settings)
     assert local.home == tmp_path / "state"
     assert local.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == url
+    # the driver is installed: SQLAlchemy builds an engine on psycopg2 for that URL (no server needed,
+    # nothing connects until the engine is used)
+    import psycopg2
+    from sqlalchemy import create_engine
+
+    engine = create_engine(local.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    try:
+        assert engine.dialect.driver == "psycopg2"
+        assert engine.dialect.dbapi is psycopg2
+        assert engine.url.host == "db.example" and engine.url.database == "airflow"
+    finally:
+        engine.dispose()
 
 
 def test_object_store_lake_keeps_state_in_the_user_home(
