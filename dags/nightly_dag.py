@@ -57,9 +57,11 @@ def nightly() -> None:
         return steps.xmatch_night(load_settings(), night)
 
     @task(
-        doc_md="**reclassify**: the night replayed through the current science modules (siskin reclassify); "
-        "objects whose class changed get a `gold.class_history` row, earlier classes kept. Takes the silver "
-        "and gold leases: it waits (retries) while the streams hold them.",
+        doc_md="**reclassify**: a night whose silver rows every enabled module (and the class rules) "
+        "scored at its current version, after the last catalog load, is skipped: no lease, no write (the "
+        "summary says so). Otherwise the night is replayed through the current modules (`siskin "
+        "reclassify`); objects whose class changed get a `gold.class_history` row, earlier classes kept. "
+        "Only a replay takes the silver and gold leases: it waits (retries) while the streams hold them.",
         inlets=[ASSETS["bronze.alerts"]],
         outlets=[ASSETS["silver.alerts"], ASSETS["silver.rubin_alerts"], ASSETS["gold.objects"]],
     )

@@ -57,21 +57,26 @@ def xmatch_night(settings: Settings, night: int) -> Summary:
     }
 
 
-def reclassify_nights(settings: Settings, first: int, last: int) -> Summary:
-    """Replay every night of [first, last] bronze holds through the current science modules (class history
-    keeps the previous classes); nothing to do, and no error, when bronze holds none of them."""
-    from siskin.ops.reclassify import bronze_nights, reclassify
-    from siskin.pipeline.lakehouse import Lakehouse
+def reclassify_nights(settings: Settings, first: int, last: int, *, force: bool = False) -> Summary:
+    """Replay the nights of [first, last] bronze holds whose silver scores are not current (every one with
+    `force`) through the current science modules, class history kept. A night every enabled module (and
+    the class rules) already scored, after the last catalog load, is skipped without a lease or a write,
+    so the step runs beside the streams; only a replay takes the silver and gold leases. Nothing to do,
+    and no error, when bronze holds none of the nights."""
+    from siskin.ops.reclassify import ReclassifyResult, bronze_nights, reclassify
 
     started = time.monotonic()
-    house = Lakehouse(settings)
-    try:
-        nights = bronze_nights(house, first, last)
-        reports = reclassify(house, first, last) if nights else []
-    finally:
-        house.release()
+    nights = bronze_nights(settings, first, last)
+    result = reclassify(settings, first, last, force=force) if nights else ReclassifyResult()
+    reports = result.replayed
     return {
         "nights": [r.night for r in reports],
+        "skipped": {
+            str(s.night): f"scored by the current modules ({s.alerts} alerts): no replay, no lease"
+            for s in result.skipped
+        },
+        "rescored_because": {str(n): why for n, why in result.reasons.items()},
+        "leases_taken": result.leases_taken,
         "alerts": sum(r.silver_after for r in reports),
         "objects_rebuilt": sum(r.objects_rebuilt for r in reports),
         "class_changes": sum(r.class_changes for r in reports),
@@ -80,7 +85,8 @@ def reclassify_nights(settings: Settings, first: int, last: int) -> Summary:
 
 
 def reclassify_night(settings: Settings, night: int) -> Summary:
-    """Reclassify the night with the current science modules (a replay of it; see `reclassify_nights`)."""
+    """Reclassify the night with the current science modules when its scores are not current (a replay of
+    it; see `reclassify_nights`), else record it as skipped."""
     return {"night": night, **reclassify_nights(settings, night, night)}
 
 
