@@ -13,11 +13,11 @@ if TYPE_CHECKING:
     from siskin.quality.run import QualityResult
 
 
-def run_night(settings: Settings, night: int) -> QualityResult:
+def run_night(settings: Settings, night: int, *, empty_ok: bool = False) -> QualityResult:
     """Check one night (see `siskin.quality.run.run_night`)."""
     from siskin.quality.run import run_night as run
 
-    return run(settings, night)
+    return run(settings, night, empty_ok=empty_ok)
 
 
 def __getattr__(name: str) -> Any:

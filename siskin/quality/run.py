@@ -267,14 +267,75 @@ def build_batches(settings: Settings, night: int) -> NightInputs:
     return NightInputs(batches, frames, alerts, rejects, per_night)
 
 
-def run_night(settings: Settings, night: int) -> QualityResult:
-    """Check one night; record ok/suspect in gold.night_status; write Data Docs and the nightly report."""
+def calendar_trailing(counts: dict[int, int], night: int, trailing: int) -> list[int]:
+    """Rows of each of the `trailing` calendar nights before `night` (0 for a night without data)."""
+    from datetime import date, timedelta
+
+    day = date(night // 10000, night // 100 % 100, night % 100)
+    before = [day - timedelta(days=i) for i in range(1, trailing + 1)]
+    return [int(counts.get(int(d.strftime("%Y%m%d")), 0)) for d in before]
+
+
+def empty_night(settings: Settings, night: int, per_night: dict[int, int], began: float) -> QualityResult:
+    """The verdict on a night without any input (bronze and silver empty).
+
+    A survey has nights without alerts (weather, the telescope down): `no_data`, recorded, not a failure.
+    But when most of the trailing calendar nights had alerts (their median, empty nights counting 0, is
+    above zero), tonight's volume ratio is 0, below `volume_ratio_range`: the ingestion may be broken, so
+    the night is `suspect` and QualityError is raised, as for any failed check. Nothing is deleted."""
+    dq = settings.data_quality
+    trailing = calendar_trailing(per_night, night, dq.volume_trailing_nights)
+    median = float(statistics.median(trailing))
+    lo, hi = dq.volume_ratio_range
+    outcomes: list[Outcome] = []
+    status = "no_data"
+    if median > 0 and lo > 0:
+        status = "suspect"
+        had = sum(1 for n in trailing if n)
+        outcomes.append(
+            Outcome(
+                "night",
+                "ExpectColumnValuesToBeBetween",
+                "volume_ratio",
+                False,
+                f"no alert in bronze or silver, while {had} of the {len(trailing)} previous nights had some "
+                f"(median {median:.0f}): volume ratio 0, outside [{lo}, {hi}]",
+            )
+        )
+    result = QualityResult(
+        night=night,
+        status=status,
+        outcomes=outcomes,
+        report="",
+        data_docs="",
+        alerts=0,
+        rejects=0,
+        seconds=time.monotonic() - began,
+        notes=[f"no data for night {night}; trailing {len(trailing)} nights: {trailing} (median {median:g})"],
+    )
+    _record_status(settings, result)
+    if status != "no_data":
+        raise QualityError(
+            f"night {night} is suspect: {outcomes[0].observed}; the telescope may not have observed, or the "
+            "ingestion is broken; recorded in gold.night_status, nothing deleted",
+            result,
+        )
+    return result
+
+
+def run_night(settings: Settings, night: int, *, empty_ok: bool = False) -> QualityResult:
+    """Check one night; record ok/suspect in gold.night_status; write Data Docs and the nightly report.
+
+    A night without any data is an error, unless `empty_ok` (the nightly DAG): then `empty_night` gives
+    the verdict (`no_data`, or `suspect` when the trailing nights had data)."""
     from siskin.exports.run import check_night
 
     began = time.monotonic()
     night = check_night(night)
     inputs = build_batches(settings, night)
     batches, frames, alerts, rejects = inputs.batches, inputs.frames, inputs.alerts, inputs.rejects
+    if not batches and empty_ok and rejects == 0:
+        return empty_night(settings, night, inputs.per_night, began)
     if not batches:
         raise LakeError(f"night {night} has no data in the lake at {settings.lake_uri}: nothing to check")
     ratio, median = volume(inputs.per_night, night, settings.data_quality.volume_trailing_nights)

@@ -9,7 +9,7 @@ from siskin.lake.catalog import UTC_TS, TableSpec, register
 NIGHT_STATUS_SCHEMA = pa.schema(
     [
         pa.field("night", pa.int32()),
-        pa.field("status", pa.string()),  # "ok" | "suspect"
+        pa.field("status", pa.string()),  # "ok" | "suspect" | "no_data" (nothing ingested, not anomalous)
         pa.field("checked_at", UTC_TS),
         pa.field("expectations", pa.int32()),
         pa.field("failed", pa.int32()),
