@@ -101,8 +101,8 @@ def source_rejects(bronze: pa.Table) -> tuple[pa.Array, pa.Table]:
 
     `source_error` reads "<reason_code>: <message>"; a null payload without one is a Kafka tombstone.
     """
-    error = bronze.column("source_error").combine_chunks()
-    payload_missing = bronze.column("payload").combine_chunks().is_null()
+    error = _single(bronze.column("source_error"))
+    payload_missing = _single(bronze.column("payload").is_null())  # no copy of the payloads
     bad = pc.or_(error.is_valid(), payload_missing)
     rows = pc.indices_nonzero(bad).cast(pa.int32())
     if len(rows) == 0:
@@ -179,8 +179,13 @@ def _science(
     return science_columns(batch, modules)
 
 
+def _single(values: pa.ChunkedArray) -> pa.Array:
+    """One array of a chunked column; a single chunk is used as it is (combining copies every byte)."""
+    return values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
+
+
 def _binary(bronze: pa.Table) -> pa.Array:
-    payloads = bronze.column("payload").combine_chunks()
+    payloads = _single(bronze.column("payload"))
     return payloads.cast(pa.binary()) if pa.types.is_large_binary(payloads.type) else payloads
 
 

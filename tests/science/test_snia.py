@@ -177,3 +177,37 @@ def test_a_forest_trained_by_siskin_train_is_loaded_by_path(tmp_path: Path) -> N
     (tmp_path / "bad/forest.npz").write_bytes((tmp_path / "m/forest.npz").read_bytes()[:-1] + b"x")
     with pytest.raises(ScienceError, match="does not match its sha256"):
         scores([row], model=str(tmp_path / "bad/model.json"))
+
+
+def _scipy_default_fit(t: np.ndarray, flux: np.ndarray) -> tuple[float, float, float]:
+    """The fit as the peer runs it: scipy's own 2-point Jacobian (what `fit_sigmoid` must equal)."""
+    saved = sigmoid._forward_differences
+    try:
+        sigmoid._forward_differences = lambda fun: "2-point"  # type: ignore[assignment,return-value]
+        return sigmoid.fit_sigmoid(t, flux)
+    finally:
+        sigmoid._forward_differences = saved
+
+
+def test_the_fit_is_bit_identical_to_scipys_finite_differences() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        nights = int(rng.integers(4, 12))
+        t = np.sort(rng.choice(np.arange(0.0, 30.0), nights, replace=False))
+        t -= t[0]
+        flux = np.sort(rng.uniform(1e3, 5e4, nights)) * rng.uniform(0.8, 1.2, nights)
+        assert sigmoid.fit_sigmoid(t, flux) == _scipy_default_fit(t, flux)
+
+
+def test_fits_are_remembered_and_one_band_alerts_are_not_fitted() -> None:
+    two = {"fid": 2, "sigmapsf": 0.05, "ndethist": 5, "jd": JD, "magpsf": 17.6, "prv_candidates": rising(5)}
+    one = two | {"prv_candidates": [p for p in rising(6) if p["fid"] == 2], "magpsf": 17.4}
+    curves = sigmoid.light_curves(ztf_rows([two, one]))
+    sigmoid._FIT_CACHE.clear()
+    every = sigmoid.sigmoid_features(curves, np.array([0, 1]))
+    assert len(sigmoid._FIT_CACHE) == 3  # g and r of the first alert, r of the second
+    assert every[1, 6] > 0 and every[1, 0] == 0  # the one-band alert has its r fit
+    both = sigmoid.sigmoid_features(curves, np.array([0, 1]), both_bands=True)
+    assert np.array_equal(both[0], every[0])  # a two-band alert: the same features, from the cache
+    assert both[1, 6] == 0 and both[1, 11] == 0  # the one-band alert: no fit at all
+    assert scores([two, one]) == [scores([two])[0], 0.0]

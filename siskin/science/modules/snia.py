@@ -6,6 +6,7 @@ The peer's rule (fink-science `rfscore_sigmoid_full`, defaults), applied in this
      in the batch, a label that is not a possible extragalactic host (a null label, from a SIMBAD
      module that failed on the batch, is not cut; the peer's "Fail" is a host label, as there);
   0  no sigmoid fit in g or in r (a band with too few nights, or not rising all along: `sigmoid.py`);
+     so an alert is fitted only when both bands can be (a one-band fit never reaches the score);
   p  otherwise the forest's probability of SN Ia over the 12 features.
 Without a `cdsxmatch` column the SIMBAD cut is not applied here; the class rules apply it.
 
@@ -117,6 +118,7 @@ def snia_scores(batch: pa.Table, config: SniaConfig) -> np.ndarray:
         min_data_points=config.min_data_points,
         min_rising_points=config.min_rising_points,
         ewma_window=config.ewma_window,
+        both_bands=True,  # the score is 0 without a fit in g and in r: fit only alerts that can have both
     )
     fitted = (features[:, 0] != 0) & (features[:, 6] != 0)  # a fit in both g and r
     if fitted.any():
