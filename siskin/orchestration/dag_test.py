@@ -47,7 +47,8 @@ def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> dict[str, Any]:
     if dag is None:
         raise SiskinError(f"no DAG {dag_id!r}; the project has {sorted(bag.dags)}")
     run = dag.test(run_conf=conf or {})
-    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    instances = run.get_task_instances()
+    states = {ti.task_id: str(ti.state) for ti in instances}
     failed = sorted(task for task, state in states.items() if state != "success")
     if str(run.state) != "success" or failed:
         raise SiskinError(f"DAG {dag_id} run {run.run_id} ended {run.state}; not successful: {failed}")
@@ -56,5 +57,18 @@ def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> dict[str, Any]:
         "run_id": run.run_id,
         "state": str(run.state),
         "tasks": states,
+        "task_seconds": {ti.task_id: round(float(ti.duration or 0.0), 1) for ti in instances},
+        "summaries": task_summaries(dag_id, run.run_id),
         "seconds": round(time.monotonic() - started, 1),
     }
+
+
+def task_summaries(dag_id: str, run_id: str) -> dict[str, Any]:
+    """Each task's returned summary (its XCom `return_value`) in a run, by task id."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        query = XComModel.get_many(run_id=run_id, dag_ids=dag_id, key="return_value")
+        rows: list[Any] = list(session.scalars(query).all())
+        return {row.task_id: XComModel.deserialize_value(row) for row in rows}

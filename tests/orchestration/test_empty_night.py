@@ -145,6 +145,11 @@ def test_the_nightly_dag_succeeds_on_a_night_without_data(airflow_db: Path, lake
     result = run_dag("nightly", {"night": EMPTY})
     assert result["state"] == "success" and set(result["tasks"].values()) == {"success"}
     assert _status(lake_env)[EMPTY]["status"] == "no_data"
+    steps = result["summaries"]  # each step's JSON summary, as the UI shows its XCom
+    assert steps["data_quality"]["status"] == "no_data"
+    assert "no data for the night" in steps["xmatch"]["skipped"] and "no data" in steps["dbt"]["skipped"]
+    assert steps["reclassify"]["nights"] == [] and steps["reclassify"]["leases_taken"] is False
+    assert set(result["task_seconds"]) == set(result["tasks"])
     stats = DeltaTable(table("ops.night_stats").path(lake_env.lake_uri)).to_pyarrow_table().to_pylist()
     assert [(r["metric"], r["value"]) for r in stats if r["night"] == EMPTY and r["survey"] == "ztf"] == [
         ("alerts", 0),
