@@ -85,6 +85,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if result.watch_command:
         print("\n" + result.watch_command)
         print("  (or fink-client's AlertConsumer: Siskin's topics are fink-compatible by default)")
+    if args.no_nightly:
+        print(f"\nnightly DAG skipped (--no-nightly): siskin airflow test nightly --night {result.night}")
+        return 0
+    from siskin.pipeline.demo import format_nightly, run_nightly
+
+    print("", flush=True)
+    # a failed task raises SiskinError naming it: one line on stderr, non-zero exit
+    nightly = run_nightly(result.settings or settings, result.night)
+    print("\n" + format_nightly(nightly, result.settings or settings))
     return 0
 
 
@@ -349,10 +358,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("demo", help="embedded broker + simulated night through bronze, silver and gold")
+    p = sub.add_parser(
+        "demo", help="embedded broker + simulated night through bronze, silver and gold, then its nightly DAG"
+    )
     p.add_argument("--alerts", type=int, default=3000)
     p.add_argument("--rate", type=float, default=500.0, help="alerts per second published")
     p.add_argument("--night", type=int, help="YYYYMMDD (default: the night after the lake's last)")
+    p.add_argument(
+        "--no-nightly",
+        action="store_true",
+        help="stop once the layers are up to date (skip the nightly DAG: maintain, xmatch, dbt, quality...)",
+    )
     p.set_defaults(func=cmd_demo)
 
     ingest = sub.add_parser("ingest", help="ingest alerts into the lake").add_subparsers(

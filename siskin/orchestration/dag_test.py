@@ -49,9 +49,14 @@ def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> dict[str, Any]:
     run = dag.test(run_conf=conf or {})
     instances = run.get_task_instances()
     states = {ti.task_id: str(ti.state) for ti in instances}
-    failed = sorted(task for task, state in states.items() if state != "success")
-    if str(run.state) != "success" or failed:
-        raise SiskinError(f"DAG {dag_id} run {run.run_id} ended {run.state}; not successful: {failed}")
+    failed = sorted(task for task, state in states.items() if state == "failed")
+    other = sorted(task for task, state in states.items() if state not in ("success", "failed"))
+    if str(run.state) != "success" or failed or other:
+        raise SiskinError(
+            f"DAG {dag_id} run {run.run_id} ended {run.state}; failed: {failed}"
+            + (f", not run: {other}" if other else "")
+            + " (the task's log above says why)"
+        )
     return {
         "dag_id": dag_id,
         "run_id": run.run_id,

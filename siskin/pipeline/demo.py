@@ -1,18 +1,24 @@
-"""The main job on the embedded default: a simulated night through Kafka into every layer.
+"""The main job on the embedded default: a simulated night through Kafka into every layer, then its nightly.
 
 Starts the embedded Kafka-compatible broker (or uses the configured one), publishes a night of
 simulated ZTF alerts at a steady rate while the bronze, silver and gold streaming queries run,
-waits until every layer holds the whole night, stops the queries and reports what landed.
+waits until every layer holds the whole night, stops the queries and reports what landed. Then
+`run_nightly` runs the `nightly` Airflow DAG for that night in this process (`dag.test()`), and says
+where its report, Data Docs, dbt docs and exports are, with one query against a mart.
 A second run simulates the next night, so objects recur with their history.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from siskin.config import Settings
 from siskin.pipeline.progress import (
@@ -25,6 +31,11 @@ from siskin.query.science_summary import ScienceSummary, science_summary
 from siskin.query.summary import LakeSummary, summarize
 
 TOPIC = "ztf-demo"
+DEMO_EXPORT = "demo_good_alerts"  # the export spec the demo adds when none is configured
+MART_QUERY = (
+    "SELECT night, n_alerts, n_objects, n_good, round(quality_ok_fraction, 3) AS quality_ok_fraction, "
+    "n_rejects, latency_p50_s FROM gold.nightly_summary WHERE night = {night}"
+)
 
 
 @dataclass
@@ -37,6 +48,7 @@ class DemoResult:
     summary: LakeSummary
     science: ScienceSummary | None = None
     watch_command: str = ""
+    settings: Settings | None = None  # as the demo ran: with the simulated catalogs and their labels
 
 
 def next_night(settings: Settings) -> int:
@@ -91,8 +103,6 @@ def run_demo(
     say: Callable[[str], None] = print,
 ) -> DemoResult:
     """Run the whole night through the lake and return the summary."""
-    import time
-
     from siskin.broker.tansu import EmbeddedBroker
     from siskin.pipeline.lakehouse import Lakehouse
     from siskin.simulate.ztf import simulate_night
@@ -160,7 +170,7 @@ def run_demo(
         if broker is not None:
             broker.stop()
     summary = summarize(settings)
-    return DemoResult(night, sent.get("n", 0), elapsed, summary, science, sample)
+    return DemoResult(night, sent.get("n", 0), elapsed, summary, science, sample, settings)
 
 
 def _first_alerts(settings: Settings, science: ScienceSummary, n: int = 3) -> str:
@@ -182,4 +192,112 @@ def _first_alerts(settings: Settings, science: ScienceSummary, n: int = 3) -> st
             "  (the demo's embedded broker keeps topics in memory and stops with the demo; run"
             " `siskin broker` and `SISKIN_STREAMS__ENABLED=true siskin ingest kafka ...` to keep one up)"
         )
+    return "\n".join(lines)
+
+
+def with_demo_export(settings: Settings) -> Settings:
+    """The settings, plus one export spec (the night's good alerts as Parquet, into the lake's default
+    exports root) when none is configured, so the nightly's export step has something to write."""
+    from siskin.config import ExportClause, ExportSpec
+
+    if settings.exports.specs:
+        return settings
+    spec = ExportSpec(
+        who="the demo's collaborator",
+        table="silver.alerts",
+        columns=["objectId", "candid", "jd", "ra", "dec", "fid", "magpsf", "sigmapsf", "finkclass"],
+        where=[ExportClause(column="quality_ok", op="==", value=True)],
+        format="parquet",
+    )
+    exports = settings.exports.model_copy(update={"specs": {DEMO_EXPORT: spec}})
+    return settings.model_copy(update={"exports": exports})
+
+
+def nightly_environment(settings: Settings) -> dict[str, str]:
+    """What the DAG's tasks need to see the demo's settings: they read theirs from the environment (and
+    the TOML file), so the demo's additions (simulated catalogs, their labels, the export) travel as JSON."""
+    science = settings.science
+    return {
+        "SISKIN_LAKE": settings.lake_uri,
+        "SISKIN_SCIENCE__CATALOGS": json.dumps(
+            {k: v.model_dump(mode="json") for k, v in science.catalogs.items()}
+        ),
+        "SISKIN_SCIENCE__MODULE_CONFIG": json.dumps(science.module_config),
+        "SISKIN_EXPORTS__SPECS": json.dumps(
+            {k: v.model_dump(mode="json") for k, v in settings.exports.specs.items()}
+        ),
+    }
+
+
+@dataclass
+class NightlyResult:
+    """The nightly run of the demo's night: task states and seconds, each step's summary, where its
+    outputs are, and one query against a mart with its result."""
+
+    night: int
+    seconds: float
+    run: dict[str, Any]
+    query: str = ""
+    query_result: str = ""
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+def run_nightly(settings: Settings, night: int, *, say: Callable[[str], None] = print) -> NightlyResult:
+    """Run the `nightly` DAG for the night in this process (`dag.test()` on the local Airflow home); a
+    SiskinError naming the failed tasks unless every task succeeded. Then query a mart."""
+    from siskin.orchestration import dag_test
+
+    started = time.monotonic()
+    settings = with_demo_export(settings)
+    os.environ.update(nightly_environment(settings))
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")  # the steps' summaries say enough
+    local = dag_test.configure(settings)
+    say(f"nightly DAG for night {night}: dag.test() with Airflow home {local.home} (several minutes)")
+    dag_test.init_db()
+    run = dag_test.run_dag("nightly", {"night": night})
+    result = NightlyResult(night, time.monotonic() - started, run)
+    steps = run.get("summaries", {})
+    quality = steps.get("data_quality") or {}
+    result.outputs = {
+        "nightly report": str(quality.get("report") or ""),
+        "Data Docs": str(quality.get("data_docs") or ""),
+        "dbt docs": str((steps.get("dbt") or {}).get("docs") or ""),
+    }
+    for name, export in sorted(((steps.get("exports") or {}).get("exports") or {}).items()):
+        result.outputs[f"export {name} ({export['rows']} rows)"] = str(export["location"])
+    result.query = MART_QUERY.format(night=int(night))
+    result.query_result = mart_query(settings, result.query)
+    return result
+
+
+def mart_query(settings: Settings, sql: str) -> str:
+    """A query over the lake as `siskin sql` answers it (its library function), as a text table."""
+    from siskin.lake.engine import get_engine
+    from siskin.query.export import format_table
+    from siskin.query.sql import run_sql
+    from siskin.spark.session import build_spark
+
+    df = run_sql(build_spark(settings), get_engine(settings.delta.engine), settings.lake_uri, sql)
+    return format_table(df, 10)
+
+
+def format_nightly(result: NightlyResult, settings: Settings) -> str:
+    """What the nightly run did, step by step, where its outputs are, and how to open the Airflow UI."""
+    run = result.run
+    lines = [f"nightly DAG for night {result.night}: {run['state']} in {result.seconds:.0f} s"]
+    summaries = run.get("summaries", {})
+    for task, seconds in run.get("task_seconds", {}).items():
+        summary = summaries.get(task)
+        note = ""
+        if isinstance(summary, dict):
+            note = str(summary.get("skipped") or summary.get("status") or "")
+        lines.append(f"  {task:<13} {run['tasks'].get(task, '?'):<8} {seconds:7.1f} s  {note}".rstrip())
+    lines.append("")
+    for what, where in result.outputs.items():
+        lines.append(f"{what}: {where or '(none)'}")
+    lines += ["", f'a mart, through `siskin sql`:  siskin sql "{result.query}"', result.query_result, ""]
+    lines.append(
+        f"Airflow UI with these DAGs and this run: siskin airflow --lake {settings.lake_uri}  "
+        f"(http://{settings.airflow.host}:{settings.airflow.port}; it prints the generated passwords)"
+    )
     return "\n".join(lines)

@@ -159,3 +159,22 @@ def test_the_nightly_dag_succeeds_on_a_night_without_data(airflow_db: Path, lake
     assert not (Path(lake_env.lake_uri) / "_exports").exists()
     after = {n: _files(lake_env, n) for n in versions}
     assert after == versions  # the streams' tables keep their files (maintenance may set table properties)
+
+
+def test_a_suspect_empty_night_fails_the_dag_run_naming_the_step(airflow_db: Path, tmp_path: Path) -> None:
+    from siskin.errors import SiskinError
+    from siskin.orchestration.dag_test import run_dag
+
+    settings = _lake_with(tmp_path, [_night(-i) for i in range(1, 6)])
+    previous = os.environ.get("SISKIN_LAKE")
+    os.environ["SISKIN_LAKE"] = settings.lake_uri
+    try:
+        with pytest.raises(SiskinError) as failed:
+            run_dag("nightly", {"night": EMPTY})
+    finally:
+        if previous is None:
+            os.environ.pop("SISKIN_LAKE", None)
+        else:
+            os.environ["SISKIN_LAKE"] = previous
+    assert "failed: ['data_quality'], not run: ['exports', 'statistics', 'vacuum']" in str(failed.value)
+    assert _status(settings)[EMPTY]["status"] == "suspect"
