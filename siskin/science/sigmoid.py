@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-from scipy.optimize import least_squares
 
+from siskin.science.lsq import least_squares_trf
 from siskin.science.paths import input_column
 
 F64 = npt.NDArray[np.float64]
@@ -97,8 +97,12 @@ def fsigmoid(t: F64, a: float, b: float, c: float) -> F64:
         return np.asarray(c / (1.0 + np.exp(-a * (t - b))), dtype=np.float64)
 
 
-def fit_sigmoid(t: F64, flux: F64) -> tuple[float, float, float]:
-    """Least-squares `a, b, c` from the peer's starting guess (its quirks kept: index-based slope)."""
+def fit_sigmoid(
+    t: F64, flux: F64, solve: Callable[[Callable[[F64], F64], F64], F64] = least_squares_trf
+) -> tuple[float, float, float]:
+    """Least-squares `a, b, c` from the peer's starting guess (its quirks kept: index-based slope).
+
+    `solve(residuals, x0)`: scipy's `least_squares(residuals, x0).x`, by default its lean equal."""
     top, bottom = int(flux.argmax()), int(flux.argmin())
     with np.errstate(divide="ignore", invalid="ignore"):
         slope = (top - bottom) / (t[top] - t[bottom]) if t[top] - t[0] > 0 else 1.0
@@ -106,37 +110,14 @@ def fit_sigmoid(t: F64, flux: F64) -> tuple[float, float, float]:
         f0 = float(flux[0])
         b0 = float(np.log(c0 / f0 - 1.0) / slope) if f0 != 0 and c0 / f0 != 1.0 else 1.0
 
-    def residuals(p: F64) -> F64:
-        return np.abs(flux - fsigmoid(t, p[0], p[1], p[2]))
+    def residuals(p: F64) -> F64:  # fsigmoid's formula; overflow of exp is silenced once, around the fit
+        return np.abs(flux - np.asarray(p[2] / (1.0 + np.exp(-p[0] * (t - p[1]))), dtype=np.float64))
 
-    result = least_squares(
-        residuals, np.array([slope, b0, c0], dtype=np.float64), jac=_forward_differences(residuals)
-    )
-    a, b, c = (float(v) for v in result.x)
+    with np.errstate(over="ignore"):
+        # scipy's least_squares with its defaults, step for step (bit-identical), without its wrappers
+        fitted = solve(residuals, np.array([slope, b0, c0], dtype=np.float64))
+    a, b, c = (float(v) for v in fitted)
     return a, b, c
-
-
-_STEP = float(np.finfo(np.float64).eps ** 0.5)
-
-
-def _forward_differences(fun: Callable[[F64], F64]) -> Callable[[F64], F64]:
-    """The Jacobian scipy's default `jac="2-point"` computes, operation for operation (so the fit is
-    bit-identical to the peer's), without `approx_derivative`'s per-call set-up, which cost more than
-    the model: per parameter, step `sqrt(eps) * sign(x) * max(1, |x|)` (sign +1 at 0), then
-    `(f(x + h e_i) - f(x)) / ((x_i + h_i) - x_i)`."""
-
-    def jacobian(x: F64) -> F64:
-        f0 = fun(x)
-        sign = (x >= 0).astype(float) * 2 - 1
-        h = _STEP * sign * np.maximum(1.0, np.abs(x))
-        columns = np.empty((x.size, f0.size))
-        for i in range(x.size):
-            shifted = np.copy(x)
-            shifted[i] = x[i] + h[i]
-            columns[i] = (fun(shifted) - f0) / ((x[i] + h[i]) - x[i])
-        return columns.T
-
-    return jacobian
 
 
 def _nightly(curves: LightCurves, band: int) -> tuple[I64, F64, F64, F64]:
