@@ -10,7 +10,6 @@ Step bodies: `siskin.orchestration.catalogs`.
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from siskin.orchestration import dag_support as ds
@@ -20,17 +19,12 @@ ASSETS = ds.lake_assets()
 
 @dag(
     dag_id="catalogs",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=ds.DEFAULT_ARGS,
     params={
         "files": Param({}, type="object", description="{catalog name: file path} to load"),
         "all": Param(False, type="boolean", description="cross-match every loaded catalog, not only new"),
     },
     doc_md=__doc__,
-    tags=["siskin", "catalogs"],
+    **ds.manual_dag("catalogs"),
 )
 def catalogs() -> None:
     from siskin.config import load_settings

@@ -5,12 +5,12 @@ The night's data-quality checks on their own (manual, `{"night": YYYYMMDD}`): th
 bronze, silver and gold and the volume check against the trailing nights. The verdict (ok or suspect,
 with the failed checks) replaces the night's row of `gold.night_status`; Data Docs and the one-page
 nightly report are written under `<lake>/_reports/`. A suspect night fails the task with a readable
-message; no data is deleted. Step body: `siskin.orchestration.nightly.check_quality`.
+message; no data is deleted. A night without any alert is `no_data` (no failure), unless most of the
+trailing nights had alerts (then suspect). Step body: `siskin.orchestration.nightly.check_quality`.
 """
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import Param, dag, task
 
 from siskin.orchestration import dag_support as ds
@@ -20,14 +20,9 @@ ASSETS = ds.lake_assets()
 
 @dag(
     dag_id="data_quality",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=ds.DEFAULT_ARGS,
     params={"night": Param(None, type=["integer", "string"], description="YYYYMMDD")},
     doc_md=__doc__,
-    tags=["siskin", "quality"],
+    **ds.manual_dag("quality"),
 )
 def data_quality() -> None:
     from siskin.config import load_settings

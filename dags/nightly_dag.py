@@ -9,7 +9,6 @@ night leaves the same tables. The step bodies are `siskin.orchestration.nightly`
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from siskin.orchestration import dag_support as ds
@@ -20,7 +19,7 @@ ASSETS = ds.lake_assets()
 @dag(
     dag_id="nightly",
     schedule=CronDataIntervalTimetable(ds.NIGHTLY_CRON, timezone="UTC"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=ds.START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=ds.DEFAULT_ARGS,

@@ -13,7 +13,6 @@ their module versions, gold is recomputed, and every object whose class changed 
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from siskin.orchestration import dag_support as ds
@@ -23,18 +22,13 @@ ASSETS = ds.lake_assets()
 
 @dag(
     dag_id="reclassify",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=ds.DEFAULT_ARGS,
     params={
         "first": Param(None, type=["integer", "string"], description="first night, YYYYMMDD"),
         "last": Param(None, type=["null", "integer", "string"], description="last night (default: first)"),
         "force": Param(False, type="boolean", description="replay nights already scored by current modules"),
     },
     doc_md=__doc__,
-    tags=["siskin", "science"],
+    **ds.manual_dag("science"),
 )
 def reclassify() -> None:
     from siskin.config import load_settings

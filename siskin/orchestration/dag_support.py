@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pendulum
 from airflow.sdk import Asset, get_current_context
 
 from siskin.config import Settings, load_settings
@@ -23,6 +24,9 @@ DEFAULT_ARGS: dict[str, Any] = {
     "max_retry_delay": timedelta(minutes=30),
     "execution_timeout": timedelta(hours=2),
 }
+
+# Every DAG's first possible run (a scheduled DAG does not catch up: only its latest interval runs)
+START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
 
 # A nightly run starts at 12:00 UTC for the interval that began 24 h earlier: by then the ZTF night
 # (UTC date D) has ended 12 h ago and Rubin's dayObs D (UTC-12 h) has just ended.
@@ -62,3 +66,16 @@ def run_night() -> int:
     context = get_current_context()
     params = context.get("params") or {}
     return resolve_night(params.get("night"), context.get("data_interval_start"))
+
+
+def manual_dag(*tags: str) -> dict[str, Any]:
+    """The `@dag` arguments every manually triggered Siskin DAG shares: no schedule, one run at a time,
+    the retry policy, the `siskin` tag (plus `tags`)."""
+    return {
+        "schedule": None,
+        "start_date": START_DATE,
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": DEFAULT_ARGS,
+        "tags": ["siskin", *tags],
+    }
