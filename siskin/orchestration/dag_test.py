@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from siskin.config import Settings
@@ -47,7 +48,8 @@ def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> dict[str, Any]:
     if dag is None:
         raise SiskinError(f"no DAG {dag_id!r}; the project has {sorted(bag.dags)}")
     run = dag.test(run_conf=conf or {})
-    instances = run.get_task_instances()
+    far = datetime.max.replace(tzinfo=UTC)
+    instances = sorted(run.get_task_instances(), key=lambda ti: (ti.start_date or far, ti.task_id))
     states = {ti.task_id: str(ti.state) for ti in instances}
     failed = sorted(task for task, state in states.items() if state == "failed")
     other = sorted(task for task, state in states.items() if state not in ("success", "failed"))

@@ -288,10 +288,9 @@ def format_nightly(result: NightlyResult, settings: Settings) -> str:
     summaries = run.get("summaries", {})
     for task, seconds in run.get("task_seconds", {}).items():
         summary = summaries.get(task)
-        note = ""
-        if isinstance(summary, dict):
-            note = str(summary.get("skipped") or summary.get("status") or "")
-        lines.append(f"  {task:<13} {run['tasks'].get(task, '?'):<8} {seconds:7.1f} s  {note}".rstrip())
+        lines.append(
+            f"  {task:<13} {run['tasks'].get(task, '?'):<8} {seconds:7.1f} s  {_note(summary)}".rstrip()
+        )
     lines.append("")
     for what, where in result.outputs.items():
         lines.append(f"{what}: {where or '(none)'}")
@@ -301,3 +300,27 @@ def format_nightly(result: NightlyResult, settings: Settings) -> str:
         f"(http://{settings.airflow.host}:{settings.airflow.port}; it prints the generated passwords)"
     )
     return "\n".join(lines)
+
+
+def _note(summary: object) -> str:
+    """One line about what a step did, from its summary."""
+    if not isinstance(summary, dict):
+        return ""
+    skipped = summary.get("skipped")
+    if isinstance(skipped, str):
+        return skipped
+    if summary.get("nights"):
+        return f"replayed night(s) {summary['nights']}: {summary.get('class_changes', 0)} class changes"
+    if isinstance(skipped, dict) and skipped:
+        return "; ".join(str(v) for v in skipped.values())
+    if "status" in summary:
+        return f"{summary['status']} ({summary.get('checks', 0)} checks)"
+    if "dbt" in summary:
+        return f"dbt {summary['dbt']}, marts {summary.get('rows', {})}"
+    if "catalogs" in summary:
+        return f"{len(summary['catalogs'])} catalogs: {summary['catalogs']}"
+    if "exports" in summary:
+        return ", ".join(f"{name}: {e['rows']} rows" for name, e in summary["exports"].items())
+    if "partitions_rewritten" in summary:
+        return f"{summary['partitions_rewritten']} partitions compacted"
+    return ""

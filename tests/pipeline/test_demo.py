@@ -62,7 +62,7 @@ def test_demo_runs_the_nightly_dag_for_the_simulated_night(tmp_path: Path) -> No
     assert exported == sum(1 for ok, n in zip(*good.to_pydict().values(), strict=True) if ok and n == night)
     # the mart query's result: tonight's row of gold.nightly_summary with every alert
     assert 'siskin sql "SELECT night, n_alerts' in out
-    row = re.search(rf"^\s*0\s+{night}\s+(\d+)\s+(\d+)", out, re.M)
+    row = re.search(rf"^\s*{night}\s+(\d+)\s+(\d+)", out, re.M)
     assert row is not None and int(row.group(1)) == ALERTS, out[-3000:]
     status = DeltaTable(str(lake / "gold" / "night_status")).to_pyarrow_table().to_pylist()
     assert [(r["night"], r["status"]) for r in status] == [(night, "ok")]
