@@ -113,3 +113,26 @@ def test_artefact_card_names_the_peer_source() -> None:
     meta = card()
     assert meta["source"]["file"] == "rf.sav" and meta["classes"] == ["CONSTANT", "CV", "ML", "VARIABLE"]
     assert meta["trees"] == 1000
+
+
+def test_statistics_only_where_the_score_can_be_nonzero_and_remembered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import siskin.science.modules.mulens as mulens
+
+    calls: list[int] = []
+
+    def counted(mag: np.ndarray, err: np.ndarray) -> np.ndarray:
+        calls.append(len(mag))
+        return extract(mag, err)
+
+    monkeypatch.setattr(mulens.lia_features, "extract", counted)
+    mulens._FEATURES.clear()
+    base = {"jd": JD, "fid": 2, "magpsf": None, "sigmapsf": None, "ndethist": 60}
+    lens, one_band = event(25), event(30, fids=(2,))
+    batch = ztf_rows([base | {"prv_candidates": lens}, base | {"prv_candidates": one_band}])
+    first = run_modules(batch, [MulensScore()])["mulens"].to_pylist()
+    assert first[0] > 0 and first[1] == 0.0
+    assert calls == [25, 25]  # the lens in g and r; the one-band alert is not computed at all
+    again = run_modules(batch, [MulensScore()])["mulens"].to_pylist()
+    assert again == first and calls == [25, 25]  # the same points: remembered

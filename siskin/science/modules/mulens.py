@@ -8,6 +8,8 @@ The peer's rule (fink-science `mulens`), applied in this order:
      probability of ML;
   p  when both bands are classified ML: the mean of their ML probabilities; 0 otherwise (a band
      with too few points is not ML).
+So statistics are computed only for alerts with enough points in both bands, the second band only
+where the first is ML, and remembered per process for identical points (the scores are the same).
 The forest is the peer's `rf.sav` (fink-science 7.4.0, Apache-2.0), exported to `artefacts/mulens/`
 by `siskin train mulens --from-peer` and evaluated with numpy (`forest.py`).
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from importlib.resources import files
 from typing import Any
@@ -115,29 +118,54 @@ def mulens_scores(batch: pa.Table, config: MulensConfig) -> np.ndarray:
     if not eligible.any():
         return scores
     mag, err = dc_magnitudes(p)
-    per_band: list[np.ndarray] = []  # per band: ML probability, NaN where the band is not ML
     rows = np.flatnonzero(eligible)
     model, ml = forest(config.model)
-    for band in BANDS:
-        use = valid & (p["fid"] == band) & eligible[p["alert"]]
-        band_counts = np.bincount(p["alert"][use], minlength=n)
-        fitted = rows[band_counts[rows] >= config.min_band_points]
+    uses = [valid & (p["fid"] == band) & eligible[p["alert"]] for band in BANDS]
+    enough = [np.bincount(p["alert"][use], minlength=n) >= config.min_band_points for use in uses]
+    # the score needs both bands ML: an alert short of points in either band scores 0 without features,
+    # and the second band is classified only where the first one is ML
+    candidates = rows[enough[0][rows] & enough[1][rows]]
+    per_band: list[np.ndarray] = []  # per band: ML probability, NaN where the band is not ML
+    for use in uses:
         order = np.argsort(p["alert"][use], kind="stable")  # alert order, history order kept
         alerts, m, e = p["alert"][use][order], mag[use][order], err[use][order]
-        starts = np.searchsorted(alerts, fitted)
-        ends = np.searchsorted(alerts, fitted, side="right")
-        features = np.array(
-            [lia_features.extract(m[s:t], e[s:t]) for s, t in zip(starts, ends, strict=True)]
-        ).reshape(len(fitted), len(lia_features.FEATURE_NAMES))
+        starts = np.searchsorted(alerts, candidates)
+        ends = np.searchsorted(alerts, candidates, side="right")
+        features = np.array([_features(m[s:t], e[s:t]) for s, t in zip(starts, ends, strict=True)]).reshape(
+            len(candidates), len(lia_features.FEATURE_NAMES)
+        )
         probability = np.full(n, np.nan)
-        if len(fitted):
-            proba = model.predict_proba(features)
+        if len(candidates):
+            proba = model.predict_proba(features)  # row by row: a row's result ignores the other rows
             is_ml = np.argmax(proba, axis=1) == ml
-            probability[fitted[is_ml]] = proba[is_ml, ml]
+            probability[candidates[is_ml]] = proba[is_ml, ml]
+            candidates = candidates[is_ml]
         per_band.append(probability)
     both = ~np.isnan(per_band[0]) & ~np.isnan(per_band[1])
     scores[both] = (per_band[0][both] + per_band[1][both]) / 2.0
     return scores
+
+
+# LIA's statistics of identical points are identical: an object's g points are the same in its g alert
+# and in the r alert after it (whose history holds them), and again in later micro-batches. Bounded.
+_FEATURES: OrderedDict[bytes, np.ndarray] = OrderedDict()
+_FEATURES_SIZE = 50_000
+
+
+def _features(mag: np.ndarray, err: np.ndarray) -> np.ndarray:
+    """`lia_features.extract(mag, err)`, remembered per process for the exact same points."""
+    key = len(mag).to_bytes(4, "little") + mag.tobytes() + err.tobytes()
+    with _lock:
+        hit = _FEATURES.get(key)
+        if hit is not None:
+            _FEATURES.move_to_end(key)
+            return hit
+    out = lia_features.extract(mag, err)
+    with _lock:
+        _FEATURES[key] = out
+        if len(_FEATURES) > _FEATURES_SIZE:
+            _FEATURES.popitem(last=False)
+    return out
 
 
 @register
