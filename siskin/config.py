@@ -355,6 +355,10 @@ class SqlEndpointSettings(_Section):
     ldap_base_dn: str | None = None  # e.g. ou=people,dc=example,dc=org
     state_dir: str | None = None
     start_timeout_s: float = Field(default=180.0, gt=0)
+    # local lakes: tables read natively from hard-linked Parquet trees of their latest Delta version
+    native: bool = True
+    refresh_s: float = Field(default=1.0, gt=0)  # how often new commits, tables and schemas are picked up
+    snapshot_grace_s: float = Field(default=900.0, ge=0)  # a superseded version stays readable this long
 
 
 class Settings(BaseSettings):

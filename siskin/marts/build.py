@@ -141,6 +141,7 @@ def build(settings: Settings, night: int | None = None, *, docs: bool = True) ->
             update={"sql_endpoint": settings.sql_endpoint.model_copy(update={"host": "127.0.0.1"})}
         )
         info = ep.start(local, port=free_port("127.0.0.1"))
+    ep.wait_until_current(settings)  # every commit made before this build is what dbt reads
     result.endpoint = f"{info.host}:{info.port}" + (" (started for this build)" if started else "")
     result.seconds["endpoint"] = round(time.monotonic() - clock, 2)
     work = ep.state_dir(settings) / "dbt"

@@ -1,10 +1,13 @@
 """The warm SQL endpoint: a Spark Thrift Server (HiveServer2, from pyspark's jars) over the lake's tables.
 
 `serve(settings)` runs it in this process (`siskin serve sql`): a Spark session whose in-memory catalog
-holds every lake table as `layer.table` (`silver.alerts`, `gold.objects`), each a persistent table over
-its own Python data source (`siskin.query.lake_source`, the Delta path built in), and the catalog's
-views (`gold.lightcurves`) as persistent views over them. Every query plans over the tables' latest
-Delta versions; a watcher adds tables that appear later and re-declares a table whose schema changed.
+holds every lake table as `layer.table` (`silver.alerts`, `gold.objects`) and the catalog's views
+(`gold.lightcurves`) over them. On a local lake a table is a `USING parquet` table over a hard-linked
+tree of its latest Delta version (`siskin.query.snapshots`), read by Spark's native Parquet reader and
+re-pointed every `refresh_s` (1 s) when a commit lands; `wait_until_current` waits for a commit to be
+served. On an object store a table is a Python data source (`siskin.query.lake_source`) that plans over
+the latest version per query. The watcher also adds tables that appear later and re-declares a table
+whose schema changed.
 JDBC/ODBC clients, PyHive and dbt-spark's `thrift` method connect to it; it speaks Spark SQL.
 
 `start(settings)` runs `siskin serve sql` as a background process and waits until it answers,
@@ -33,7 +36,7 @@ from siskin.errors import ConfigurationError, SiskinError
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 STATE_FILE = "endpoint.json"
-WATCH_SECONDS = 10.0  # new tables and schema changes; data changes need no watching (planned per query)
+VERSIONS_FILE = "versions.json"  # the Delta version of each table the endpoint serves, after each sync
 
 
 @dataclass(frozen=True)
@@ -138,38 +141,108 @@ def _hive_conf(settings: Settings, port: int) -> dict[str, str]:
 
 
 class LakeCatalog:
-    """Declares the lake's tables and views in a Spark session's catalog and keeps them declared."""
+    """Declares the lake's tables and views in a Spark session's catalog and keeps them current.
 
-    def __init__(self, spark: Any, lake_uri: str) -> None:
+    On a local lake each table is a `USING parquet` table over a hard-linked tree of its latest Delta
+    version (`siskin.query.snapshots`), re-pointed at the next version's tree when a commit lands: Spark
+    reads it natively (file and row-group pruning, no Python worker), and a query sees the versions
+    current at the last sync (`refresh_s`). Elsewhere, and for a version that needs the log to be read
+    right, a table is a Python data source that plans over the latest version per query.
+    """
+
+    def __init__(
+        self, spark: Any, lake_uri: str, snapshots: Path | None = None, grace_s: float = 900.0
+    ) -> None:
+        from siskin.query.snapshots import SnapshotTree
+
         self.spark = spark
         self.lake_uri = lake_uri
-        self.schemas: dict[str, str] = {}  # table -> its schema as declared (to see changes)
+        self.schemas: dict[str, str] = {}  # table -> its schema (and how it is served) as declared
+        self.versions: dict[str, int] = {}  # table -> the Delta version served (native tables)
+        self.locations: dict[str, Path] = {}
+        self.tree = SnapshotTree(snapshots, grace_s) if snapshots is not None else None
+        self._open: dict[str, Any] = {}
 
     def sync(self) -> list[str]:
-        """Declare new tables, re-declare changed ones, then the views; the names declared now."""
+        """Declare new tables, re-point or re-declare changed ones, then the views; the names declared now."""
         from siskin.lake.catalog import tables, views
-        from siskin.lake.transactions import open_table
 
         changed = False
         for spec in tables():
-            uri = spec.path(self.lake_uri)
-            table = open_table(uri)
-            if table is None:
-                continue
-            import pyarrow as pa
-
-            schema = pa.schema(table.schema().to_arrow())
-            text = schema.to_string(show_schema_metadata=False)
-            if self.schemas.get(spec.name) == text:
-                continue
-            self._declare(spec.name, uri, schema, replace=spec.name in self.schemas)
-            self.schemas[spec.name] = text
-            changed = True
+            changed |= self._sync_table(spec.name, spec.path(self.lake_uri))
         if changed:
             for view in views():
                 if all(name in self.schemas for name in view.needs):
                     self._declare_view(view.name, view.text())
+        if self.tree is not None:
+            self.tree.prune()
         return sorted(self.schemas)
+
+    def _current(self, name: str, uri: str) -> Any:
+        """The table at its latest version (loaded incrementally), or None while it does not exist."""
+        from siskin.lake.transactions import open_table
+
+        table = self._open.get(name)
+        if table is None:
+            table = open_table(uri)
+            if table is None:
+                return None
+            self._open[name] = table
+        else:
+            table.update_incremental()
+        return table
+
+    def _sync_table(self, name: str, uri: str) -> bool:
+        """Bring one table up to date; whether its schema (or the way it is served) changed."""
+        import pyarrow as pa
+
+        table = self._current(name, uri) if self.tree is not None else None
+        if self.tree is not None and table is None:
+            return False
+        if table is not None and self.tree is not None:
+            if self.versions.get(name) == table.version():
+                return False
+            snapshot = self.tree.build(name, Path(uri.removeprefix("file://")), table)
+            if snapshot is not None:
+                text = "parquet:" + snapshot.schema.to_string(show_schema_metadata=False)
+                text += ":" + ",".join(snapshot.partition_by)
+                same = self.schemas.get(name) == text
+                self._declare_native(name, snapshot, replace=name in self.schemas, repoint=same)
+                self.schemas[name] = text
+                self.versions[name] = snapshot.version
+                return not same
+        from siskin.lake.transactions import open_table
+
+        if table is None:
+            table = open_table(uri)
+            if table is None:
+                return False
+        schema = pa.schema(table.schema().to_arrow())
+        text = "python:" + schema.to_string(show_schema_metadata=False)
+        self.versions.pop(name, None)
+        if self.schemas.get(name) == text:
+            return False
+        self._declare(name, uri, schema, replace=name in self.schemas)
+        self.schemas[name] = text
+        return True
+
+    def _declare_native(self, name: str, snapshot: Any, replace: bool, repoint: bool) -> None:
+        from siskin.query.snapshots import create_table_sql
+
+        layer, short = name.split(".", 1)
+        qualified = f"`{layer}`.`{short}`"
+        location = str(snapshot.location).replace("'", "\\'")
+        if repoint:
+            self.spark.sql(f"ALTER TABLE {qualified} SET LOCATION '{location}'")
+        else:
+            self.spark.sql(f"CREATE DATABASE IF NOT EXISTS `{layer}`")
+            if replace:
+                self.spark.sql(f"DROP TABLE IF EXISTS {qualified}")
+            self.spark.sql(create_table_sql(qualified, snapshot))
+        previous = self.locations.get(name)
+        if previous is not None and previous != snapshot.location and self.tree is not None:
+            self.tree.retire(previous)
+        self.locations[name] = snapshot.location
 
     def _declare(self, name: str, uri: str, schema: Any, replace: bool) -> None:
         from siskin.query.lake_source import make_source, source_name
@@ -205,6 +278,8 @@ def endpoint_spark(settings: Settings, extra: dict[str, str]) -> Any:
     conf.setdefault("spark.driver.extraJavaOptions", " ".join([*options, f"-Dderby.system.home={derby}"]))
     conf.setdefault("spark.sql.python.filterPushdown.enabled", "true")
     conf.setdefault("spark.sql.catalogImplementation", "in-memory")
+    # native tables: partitions come from the snapshot tree's hive-style paths, not from the catalog
+    conf.setdefault("spark.sql.hive.manageFilesourcePartitions", "false")
     conf.setdefault("spark.sql.hive.thriftServer.singleSession", "true")
     # dbt's scratch tables (the marts before publishing) live only as long as this in-memory catalog
     warehouse = state_dir(settings) / "warehouse"
@@ -216,6 +291,49 @@ def endpoint_spark(settings: Settings, extra: dict[str, str]) -> Any:
     )
 
 
+def _write_versions(state: Path, versions: dict[str, int]) -> None:
+    """Publish the versions now served (atomically), for clients that must see a commit they made."""
+    state.mkdir(parents=True, exist_ok=True)
+    scratch = state / (VERSIONS_FILE + ".tmp")
+    scratch.write_text(json.dumps({"versions": versions, "pid": os.getpid(), "at": time.time()}))
+    scratch.replace(state / VERSIONS_FILE)
+
+
+def wait_until_current(settings: Settings, timeout_s: float = 60.0) -> dict[str, int]:
+    """Block until the running endpoint serves every natively served table at least at its latest version.
+
+    The endpoint re-points its tables every `refresh_s`; a client that has just committed (the
+    nightly's steps before dbt) calls this so its next query sees that commit. Returns the versions.
+    """
+    from siskin.lake.catalog import tables
+    from siskin.lake.transactions import open_table
+
+    info = running(settings)
+    if info is None:
+        raise SiskinError("no SQL endpoint is running for this lake (start one: siskin serve sql)")
+    path = state_dir(settings) / VERSIONS_FILE
+    deadline = time.monotonic() + timeout_s
+    latest: dict[str, int] = {}
+    for spec in tables():
+        table = open_table(spec.path(settings.lake_uri))
+        if table is not None:
+            latest[spec.name] = int(table.version())
+    while True:
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError):
+            state = {}
+        served = state.get("versions", {}) if state.get("pid") == info.pid else {}
+        behind = {n: v for n, v in latest.items() if n in served and served[n] < v}
+        if not behind and state.get("pid") == info.pid:
+            return {n: int(v) for n, v in served.items()}
+        if time.monotonic() > deadline:
+            raise SiskinError(
+                f"the SQL endpoint did not catch up within {timeout_s:.0f} s: {behind or 'no sync'}"
+            )
+        time.sleep(min(0.2, settings.sql_endpoint.refresh_s))
+
+
 def serve(settings: Settings, *, port: int | None = None, ready: Any = None) -> int:
     """Run the endpoint in this process until SIGINT/SIGTERM; 0 after a clean stop."""
     check_auth(settings)
@@ -224,8 +342,13 @@ def serve(settings: Settings, *, port: int | None = None, ready: Any = None) -> 
     if _port_open("127.0.0.1" if not is_loopback(cfg.host) else cfg.host, port, timeout=0.5):
         raise SiskinError(f"port {port} on {cfg.host} is already in use (is an endpoint running?)")
     spark = endpoint_spark(settings, _hive_conf(settings, port))
-    catalog = LakeCatalog(spark, settings.lake_uri)
+    snapshots = None
+    if cfg.native and ("://" not in settings.lake_uri or settings.lake_uri.startswith("file://")):
+        snapshots = state_dir(settings) / "snapshots"
+        shutil.rmtree(snapshots, ignore_errors=True)  # trees of an earlier run are not served any more
+    catalog = LakeCatalog(spark, settings.lake_uri, snapshots, cfg.snapshot_grace_s)
     names = catalog.sync()
+    _write_versions(state_dir(settings), catalog.versions)
     jvm = spark.sparkContext._jvm
     server = jvm.org.apache.spark.sql.hive.thriftserver.HiveThriftServer2.startWithContext(
         spark._jsparkSession.sqlContext()
@@ -256,9 +379,10 @@ def serve(settings: Settings, *, port: int | None = None, ready: Any = None) -> 
     if ready is not None:
         ready(info)
     try:
-        while not stopping.wait(WATCH_SECONDS):
+        while not stopping.wait(cfg.refresh_s):
             try:
                 catalog.sync()
+                _write_versions(state_dir(settings), catalog.versions)
             except Exception as exc:  # noqa: BLE001 - a table mid-creation must not stop the server
                 print(f"siskin serve sql: catalog refresh failed: {exc}", file=sys.stderr, flush=True)
     finally:

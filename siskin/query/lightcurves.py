@@ -3,35 +3,49 @@
 ZTF: the alert's candidate and its `prv_candidates` (detections and upper limits). Rubin: the diaSource,
 `prvDiaSources` (detections) and `prvDiaForcedSources` (forced photometry), fluxes in nJy with AB
 magnitudes derived (31.4 - 2.5 log10 flux) where the flux is positive. Points repeated by later alerts'
-histories are kept once: per (survey, objectId, jd, band, kind), the alert's own measurement first.
+histories are kept once: per (survey, objectId, jd to the millisecond, band, kind), the alert's own
+measurement first. The window partitions on plain columns only (the jd as whole milliseconds, not the
+double itself, which Spark normalises), so a filter on `objectId` is pushed below it into the scans: a
+point query reads one object's row groups, not all of silver. Each survey's table is scanned once: the
+alert's own point and its histories are exploded from one array.
 """
 
 LIGHTCURVES_SQL = """
 WITH ztf AS (
-  SELECT 'ztf' AS survey, objectId, candid, jd, fid,
-         CASE fid WHEN 1 THEN 'g' WHEN 2 THEN 'r' WHEN 3 THEN 'i' END AS band,
-         magpsf, sigmapsf, diffmaglim, isdiffpos, CAST(NULL AS DOUBLE) AS psfFlux,
-         CAST(NULL AS DOUBLE) AS psfFluxErr, ra, dec, night, 'detection' AS kind, 0 AS priority
-  FROM silver__alerts
-  UNION ALL
-  SELECT 'ztf', a.objectId, p.candid, p.jd, p.fid,
-         CASE p.fid WHEN 1 THEN 'g' WHEN 2 THEN 'r' WHEN 3 THEN 'i' END,
-         p.magpsf, p.sigmapsf, p.diffmaglim, p.isdiffpos, CAST(NULL AS DOUBLE), CAST(NULL AS DOUBLE),
-         p.ra, p.dec, a.night, CASE WHEN p.magpsf IS NULL THEN 'upper_limit' ELSE 'detection' END, 1
-  FROM silver__alerts a LATERAL VIEW explode(a.prv_candidates) t AS p
+  SELECT 'ztf' AS survey, a.objectId, p.candid, p.jd, p.fid,
+         CASE p.fid WHEN 1 THEN 'g' WHEN 2 THEN 'r' WHEN 3 THEN 'i' END AS band,
+         p.magpsf, p.sigmapsf, p.diffmaglim, p.isdiffpos, CAST(NULL AS DOUBLE) AS psfFlux,
+         CAST(NULL AS DOUBLE) AS psfFluxErr, p.ra, p.dec, a.night, p.kind, p.priority
+  FROM silver__alerts a LATERAL VIEW explode(concat(
+    array(named_struct(
+      'candid', a.candid, 'jd', a.jd, 'fid', a.fid, 'magpsf', CAST(a.magpsf AS DOUBLE),
+      'sigmapsf', CAST(a.sigmapsf AS DOUBLE), 'diffmaglim', CAST(a.diffmaglim AS DOUBLE),
+      'isdiffpos', a.isdiffpos, 'ra', a.ra, 'dec', a.dec, 'kind', 'detection', 'priority', 0)),
+    coalesce(transform(a.prv_candidates, c -> named_struct(
+      'candid', c.candid, 'jd', c.jd, 'fid', c.fid, 'magpsf', CAST(c.magpsf AS DOUBLE),
+      'sigmapsf', CAST(c.sigmapsf AS DOUBLE), 'diffmaglim', CAST(c.diffmaglim AS DOUBLE),
+      'isdiffpos', c.isdiffpos, 'ra', c.ra, 'dec', c.dec,
+      'kind', CASE WHEN c.magpsf IS NULL THEN 'upper_limit' ELSE 'detection' END, 'priority', 1)),
+      array())
+  )) t AS p
 ),
 rubin_points AS (
-  SELECT CAST(diaObjectId AS STRING) AS objectId, diaSourceId AS candid, midpointMjdTai, band,
-         psfFlux, psfFluxErr, ra, dec, night, 'detection' AS kind, 0 AS priority
-  FROM silver__rubin_alerts
-  UNION ALL
-  SELECT CAST(a.diaObjectId AS STRING), p.diaSourceId, p.midpointMjdTai, p.band, p.psfFlux, p.psfFluxErr,
-         p.ra, p.dec, a.night, 'detection', 1
-  FROM silver__rubin_alerts a LATERAL VIEW explode(a.prvDiaSources) t AS p
-  UNION ALL
-  SELECT CAST(a.diaObjectId AS STRING), f.diaForcedSourceId, f.midpointMjdTai, f.band, f.psfFlux,
-         f.psfFluxErr, f.ra, f.dec, a.night, 'forced', 1
-  FROM silver__rubin_alerts a LATERAL VIEW explode(a.prvDiaForcedSources) t AS f
+  SELECT CAST(a.diaObjectId AS STRING) AS objectId, p.candid, p.midpointMjdTai, p.band, p.psfFlux,
+         p.psfFluxErr, p.ra, p.dec, a.night, p.kind, p.priority
+  FROM silver__rubin_alerts a LATERAL VIEW explode(concat(
+    array(named_struct(
+      'candid', a.diaSourceId, 'midpointMjdTai', a.midpointMjdTai, 'band', a.band,
+      'psfFlux', CAST(a.psfFlux AS DOUBLE), 'psfFluxErr', CAST(a.psfFluxErr AS DOUBLE), 'ra', a.ra,
+      'dec', a.dec, 'kind', 'detection', 'priority', 0)),
+    coalesce(transform(a.prvDiaSources, s -> named_struct(
+      'candid', s.diaSourceId, 'midpointMjdTai', s.midpointMjdTai, 'band', s.band,
+      'psfFlux', CAST(s.psfFlux AS DOUBLE), 'psfFluxErr', CAST(s.psfFluxErr AS DOUBLE), 'ra', s.ra,
+      'dec', s.dec, 'kind', 'detection', 'priority', 1)), array()),
+    coalesce(transform(a.prvDiaForcedSources, f -> named_struct(
+      'candid', f.diaForcedSourceId, 'midpointMjdTai', f.midpointMjdTai, 'band', f.band,
+      'psfFlux', CAST(f.psfFlux AS DOUBLE), 'psfFluxErr', CAST(f.psfFluxErr AS DOUBLE), 'ra', f.ra,
+      'dec', f.dec, 'kind', 'forced', 'priority', 1)), array())
+  )) t AS p
 ),
 rubin AS (
   SELECT 'rubin' AS survey, objectId, candid, midpointMjdTai + 2400000.5 AS jd, CAST(NULL AS INT) AS fid,
@@ -39,8 +53,7 @@ rubin AS (
          CASE WHEN psfFlux > 0 THEN 31.4 - 2.5 * log10(psfFlux) END AS magpsf,
          CASE WHEN psfFlux > 0 THEN 1.0857362047581294 * abs(psfFluxErr / psfFlux) END AS sigmapsf,
          CAST(NULL AS DOUBLE) AS diffmaglim, CAST(NULL AS STRING) AS isdiffpos,
-         CAST(psfFlux AS DOUBLE) AS psfFlux, CAST(psfFluxErr AS DOUBLE) AS psfFluxErr, ra, dec, night, kind,
-         priority
+         psfFlux, psfFluxErr, ra, dec, night, kind, priority
   FROM rubin_points
 ),
 points AS (SELECT * FROM ztf UNION ALL SELECT * FROM rubin)
@@ -48,8 +61,8 @@ SELECT survey, objectId, candid, jd, fid, band, magpsf, sigmapsf, diffmaglim, is
        ra, dec, kind
 FROM (
   SELECT *, row_number() OVER (
-    PARTITION BY survey, objectId, jd, band, kind ORDER BY priority, night DESC, candid
+    PARTITION BY survey, objectId, jd_ms, band, kind ORDER BY priority, night DESC, candid
   ) AS rn
-  FROM points
+  FROM (SELECT *, CAST(round(jd * 86400000.0) AS BIGINT) AS jd_ms FROM points)
 ) WHERE rn = 1
 """

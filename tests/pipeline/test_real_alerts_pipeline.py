@@ -131,3 +131,55 @@ def test_replay_rebuilds_a_night_without_changing_counts(real_lake) -> None:
     assert len(after) == len(silver) and after["candid"].is_unique
     gold_after = _table(real_lake, "gold.objects").to_pandas().set_index("objectId")["n_alerts"]
     assert gold_after.sort_index().equals(gold_before.sort_index())
+
+
+def test_lightcurves_view_equals_an_oracle_and_pushes_the_object_filter(real_lake) -> None:
+    """Every object's points: its alerts and their histories, each (jd, band, kind) once, own alert first."""
+    import pandas as pd
+
+    from siskin.query.sql import run_sql
+
+    silver = _table(real_lake, "silver.alerts").to_pandas()
+    rows = []
+    for alert in silver.itertuples():
+        rows.append(
+            (alert.objectId, round(alert.jd * 86400000), int(alert.fid), "detection", 0, alert.candid)
+        )
+        for prv in alert.prv_candidates if alert.prv_candidates is not None else []:
+            kind = "upper_limit" if prv["magpsf"] is None or pd.isna(prv["magpsf"]) else "detection"
+            rows.append(
+                (alert.objectId, round(prv["jd"] * 86400000), int(prv["fid"]), kind, 1, prv["candid"])
+            )
+    oracle = pd.DataFrame(rows, columns=["objectId", "jd_ms", "fid", "kind", "priority", "candid"])
+    oracle = oracle.drop_duplicates(["objectId", "jd_ms", "fid", "kind"])
+    expected = oracle.groupby("objectId").size().to_dict()
+    settings = real_lake.settings
+    lc = run_sql(
+        real_lake.spark,
+        real_lake.engine,
+        settings.lake_uri,
+        "SELECT objectId, count(*) AS n FROM gold.lightcurves WHERE survey = 'ztf' GROUP BY objectId",
+    ).collect()
+    assert {r["objectId"]: r["n"] for r in lc} == expected
+    # the alert's own measurement wins over the same point repeated in a later alert's history
+    own = silver.iloc[0]
+    point = run_sql(
+        real_lake.spark,
+        real_lake.engine,
+        settings.lake_uri,
+        f"SELECT candid FROM gold.lightcurves WHERE objectId = '{own.objectId}' AND jd = {float(own.jd)!r}",
+    ).collect()
+    assert [r["candid"] for r in point] == [own.candid]
+    plan = (
+        run_sql(
+            real_lake.spark,
+            real_lake.engine,
+            settings.lake_uri,
+            f"SELECT * FROM gold.lightcurves WHERE objectId = '{own.objectId}'",
+        )
+        ._jdf.queryExecution()
+        .optimizedPlan()
+        .toString()
+    )
+    window_at = plan.index("Window")
+    assert "objectId#" in plan[window_at:] and f"= {own.objectId})" in plan[window_at:]  # below the window

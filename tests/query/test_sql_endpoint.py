@@ -113,6 +113,8 @@ def test_endpoint_serves_every_table_and_sees_new_commits(served_lake: tuple, sm
     one = DeltaTable(uri).to_pyarrow_table().slice(0, 1)
     one = one.set_column(one.schema.get_field_index("candid"), "candid", pa.array([1], pa.int64()))
     write_deltalake(uri, one, mode="append", partition_by=["night"])
+    served = ep.wait_until_current(settings, timeout_s=30)
+    assert served["silver.alerts"] == DeltaTable(uri).version()
     assert _query(settings, "SELECT count(*) FROM silver.alerts") == [(expected + 1,)]
     assert _query(settings, "SELECT count(*) FROM silver.alerts WHERE candid = 1") == [(1,)]
 
