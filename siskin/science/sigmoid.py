@@ -201,7 +201,7 @@ def _band(
 # the r alert that follows it (history then holds the g point), and again in later micro-batches. Keyed
 # by the exact bytes of (t, flux); bounded.
 _FIT_CACHE: OrderedDict[bytes, tuple[float, float, float]] = OrderedDict()
-_FIT_CACHE_SIZE = 50_000
+_FIT_CACHE_SIZE = 20_000  # keys hold the nightly points (< 1 KB): ~20 MB at most per worker
 _FIT_LOCK = threading.Lock()
 
 

@@ -149,7 +149,7 @@ def mulens_scores(batch: pa.Table, config: MulensConfig) -> np.ndarray:
 # LIA's statistics of identical points are identical: an object's g points are the same in its g alert
 # and in the r alert after it (whose history holds them), and again in later micro-batches. Bounded.
 _FEATURES: OrderedDict[bytes, np.ndarray] = OrderedDict()
-_FEATURES_SIZE = 50_000
+_FEATURES_SIZE = 10_000  # keys hold the points (a few KB): tens of MB at most per worker
 
 
 def _features(mag: np.ndarray, err: np.ndarray) -> np.ndarray:
