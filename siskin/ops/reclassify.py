@@ -78,13 +78,14 @@ def enabled_versions(settings: Settings, survey: str) -> dict[str, str]:
     return {f"{n}_version": known[n].version for n in names if n in known}
 
 
-def _catalog_refresh_margin(settings: Settings) -> timedelta:
+def _catalog_refresh_margin(settings: Settings, survey: str) -> timedelta:
     """How long a worker may keep scoring with a catalog's previous version after it is reloaded: the
-    longest `refresh_seconds` among the enabled modules' configs (the catalog-label modules cache)."""
+    longest `refresh_seconds` among the survey's enabled modules' configs (the catalog-label modules
+    cache catalogs that long)."""
     from siskin.science.registry import available
 
     seconds = 0.0
-    for name, cls in available().items():
+    for name, cls in available(survey).items():
         if settings.science.modules is not None and name not in settings.science.modules:
             continue
         config = cls.Config.model_validate(dict(settings.science.module_config.get(name, {})))
@@ -110,7 +111,8 @@ def night_scoring(settings: Settings, night: int) -> NightScoring:
     from siskin.lake.transactions import open_table
 
     result = NightScoring(int(night), unfinished_replay=int(night) in unfinished_replays(settings.lake_uri))
-    earliest: datetime | None = None
+    loads = _catalog_loads(settings)
+    changed: set[str] = set()
     for spec in tables(writer="silver"):
         if spec.survey is None:
             continue
@@ -134,14 +136,11 @@ def night_scoring(settings: Settings, night: int) -> NightScoring:
             old = int(pc.sum(pc.not_equal(values, pa.scalar(version))).as_py() or 0)
             if old:
                 result.stale[f"{spec.name}.{column}: not {version}"] = old
-        first = pc.min(data.column("processed_at")).as_py()
-        if first is not None and (earliest is None or first < earliest):
-            earliest = first
-    if earliest is not None:
-        margin = _catalog_refresh_margin(settings)
-        result.catalogs_changed = sorted(
-            name for name, loaded in _catalog_loads(settings).items() if loaded + margin > earliest
-        )
+        first: datetime | None = pc.min(data.column("processed_at")).as_py()
+        if first is not None and loads:
+            margin = _catalog_refresh_margin(settings, spec.survey)
+            changed.update(name for name, loaded in loads.items() if loaded + margin > first)
+    result.catalogs_changed = sorted(changed)
     return result
 
 

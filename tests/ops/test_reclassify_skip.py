@@ -191,14 +191,33 @@ def test_a_catalog_loaded_after_the_night_was_scored_makes_it_stale(tmp_path: Pa
     scoring = night_scoring(settings, NIGHT)
     assert scoring.catalogs_changed == ["probe"] and not scoring.current
     assert scoring.reasons() == ["catalog probe loaded after rows of the night were scored"]
-    # rows scored after the load (and the catalog-label cache's refresh) are current again
-    uri = table("silver.alerts").path(settings.lake_uri)
-    later = (datetime.now(UTC) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    for name in ("silver.alerts", "silver.rubin_alerts"):
-        uri = table(name).path(settings.lake_uri)
-        DeltaTable(uri).update(updates={"processed_at": f"CAST('{later}' AS TIMESTAMP)"})
-        forget_table(uri)
-    assert night_scoring(settings, NIGHT).current
+    # rows scored after the load plus their survey's catalog-cache refresh (60 s by default) are current
+    loaded = _load_time(settings, "probe")
+    _processed_at(settings, "silver.alerts", loaded + timedelta(seconds=30))
+    _processed_at(settings, "silver.rubin_alerts", loaded + timedelta(minutes=5))
+    assert night_scoring(settings, NIGHT).catalogs_changed == ["probe"]  # ZTF rows within 60 s of it
+    quick = settings.model_copy(
+        update={
+            "science": settings.science.model_copy(
+                update={"module_config": {"catalog_labels": {"refresh_seconds": 0}}}
+            )
+        }
+    )
+    assert night_scoring(quick, NIGHT).current  # the Rubin modules' 60 s apply to Rubin rows only
+
+
+def _load_time(settings: Settings, name: str) -> datetime:
+    from siskin.science.xmatch.catalogs import list_catalogs
+
+    [row] = [r for r in list_catalogs(settings).to_pylist() if r["name"] == name]
+    return row["load_time"]
+
+
+def _processed_at(settings: Settings, name: str, when: datetime) -> None:
+    uri = table(name).path(settings.lake_uri)
+    stamp = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    DeltaTable(uri).update(updates={"processed_at": f"CAST('{stamp}' AS TIMESTAMP)"})
+    forget_table(uri)
 
 
 @pytest.mark.slow
