@@ -7,12 +7,10 @@ group (the entry point names the class, or a module whose import registers class
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Mapping, Sequence
-from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
+from siskin.plugins import Registry
 from siskin.science.base import ModuleConfig, ScienceError, ScienceModule
 
 ENTRY_POINT_GROUP = "siskin.science"
@@ -20,42 +18,30 @@ BUILTIN_PACKAGE = "siskin.science.modules"
 
 M = TypeVar("M", bound=type[ScienceModule])
 
-_MODULES: dict[str, type[ScienceModule]] = {}
-_discovered: list[bool] = []
+MODULES: Registry[type[ScienceModule]] = Registry(
+    "science module",
+    ScienceModule,
+    ("name", "version", "survey", "table", "inputs", "outputs"),
+    BUILTIN_PACKAGE,
+    ENTRY_POINT_GROUP,
+    ScienceError,
+)
 
 
 def register(cls: M) -> M:
     """Class decorator: make a science module available by its `name` (a second class of that name errs)."""
-    for attribute in ("name", "version", "survey", "table", "inputs", "outputs"):
-        if not hasattr(cls, attribute):
-            raise ScienceError(f"science module {cls.__qualname__} does not declare {attribute!r}")
-    known = _MODULES.get(cls.name)
-    if known is not None and known is not cls:
-        raise ScienceError(
-            f"science module name {cls.name!r} is taken by {known.__module__}.{known.__qualname__}"
-        )
-    _MODULES[cls.name] = cls
+    MODULES.register(cls)
     return cls
 
 
 def discover() -> None:
     """Import the built-in modules and load the `siskin.science` entry points (once per process)."""
-    if _discovered:
-        return
-    _discovered.append(True)
-    package = importlib.import_module(BUILTIN_PACKAGE)
-    for info in pkgutil.iter_modules(package.__path__, f"{BUILTIN_PACKAGE}."):
-        importlib.import_module(info.name)
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        loaded = point.load()
-        if isinstance(loaded, type) and issubclass(loaded, ScienceModule):
-            register(loaded)
+    MODULES.discover()
 
 
 def available(survey: str | None = None) -> dict[str, type[ScienceModule]]:
     """Every registered module class by name (optionally only those reading one survey's alerts)."""
-    discover()
-    return {n: c for n, c in _MODULES.items() if survey is None or c.survey == survey}
+    return MODULES.available(survey)
 
 
 def build(

@@ -44,7 +44,7 @@ class Doubler(ScienceModule):
 def clean_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A registry copy the test may extend; the process-wide one is restored afterwards."""
     registry.discover()
-    monkeypatch.setattr(registry, "_MODULES", dict(registry._MODULES))
+    monkeypatch.setattr(registry.MODULES, "classes", dict(registry.MODULES.classes))
     yield
 
 
@@ -114,7 +114,7 @@ def test_entry_point_plugins_are_discovered(
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: siskin-plugin-demo\nVersion: 0.3\n")
     (dist / "entry_points.txt").write_text("[siskin.science]\nbrightness = siskin_plugin_demo:Brightness\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(registry, "_discovered", [])
+    monkeypatch.setattr(registry.MODULES, "_discovered", False)
     registry.discover()
     assert "plugin_brightness" in registry.available("ztf")
     out = run_modules(rows(), registry.build(["plugin_brightness"]))
@@ -123,7 +123,7 @@ def test_entry_point_plugins_are_discovered(
     fields = science_schema(ZTF_ALERTS).names
     assert "bright" in fields and "plugin_brightness_version" in fields
     sys.modules.pop("siskin_plugin_demo", None)
-    registry._MODULES.pop("plugin_brightness")
+    registry.MODULES.classes.pop("plugin_brightness")
 
 
 def test_outputs_carry_keys_values_and_the_module_version() -> None:

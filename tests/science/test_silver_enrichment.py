@@ -82,7 +82,7 @@ def extra_modules() -> Iterator[None]:
     enrich._BUILT.clear()
     yield
     for cls in (Brightness, Reads, Broken):
-        registry._MODULES.pop(cls.name, None)
+        registry.MODULES.classes.pop(cls.name, None)
     enrich._BUILT.clear()
 
 

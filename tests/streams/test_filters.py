@@ -227,7 +227,7 @@ def test_register_a_plugin_filter() -> None:
 
             registry.register(Again)
     finally:
-        registry._FILTERS.pop("test_odd_candid", None)
+        registry.FILTERS.classes.pop("test_odd_candid", None)
 
 
 def test_missing_inputs_are_named() -> None:
@@ -334,7 +334,7 @@ def test_filter_function() -> None:
         rows = [{"magpsf": 17.0, "fid": 2}, {"magpsf": 17.0, "fid": 1}, {"magpsf": None, "fid": 2}]
         assert f.mask(ztf_rows(rows)).to_pylist() == [True, False, False]
     finally:
-        registry._FILTERS.pop("test_red_bright", None)
+        registry.FILTERS.classes.pop("test_red_bright", None)
 
     @filter_function(name="t_bad", description="d", version="1", inputs=("magpsf",), registered=False)
     def bad(magpsf: pa.Array) -> np.ndarray:

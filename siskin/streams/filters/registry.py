@@ -9,12 +9,10 @@ registers classes). Filters written as configuration (`declarative.DeclarativeFi
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Mapping, Sequence
-from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
+from siskin.plugins import Registry
 from siskin.streams.filters.base import Filter, FilterConfig, FilterError
 
 ENTRY_POINT_GROUP = "siskin.filters"
@@ -22,40 +20,30 @@ BUILTIN_PACKAGE = "siskin.streams.filters.builtin"
 
 F = TypeVar("F", bound=type[Filter])
 
-_FILTERS: dict[str, type[Filter]] = {}
-_discovered: list[bool] = []
+FILTERS: Registry[type[Filter]] = Registry(
+    "filter",
+    Filter,
+    ("name", "description", "version", "survey", "inputs"),
+    BUILTIN_PACKAGE,
+    ENTRY_POINT_GROUP,
+    FilterError,
+)
 
 
 def register(cls: F) -> F:
     """Class decorator: make a filter available by its `name` (a second class of that name errs)."""
-    for attribute in ("name", "description", "version", "survey", "inputs"):
-        if not hasattr(cls, attribute):
-            raise FilterError(f"filter {cls.__qualname__} does not declare {attribute!r}")
-    known = _FILTERS.get(cls.name)
-    if known is not None and known is not cls:
-        raise FilterError(f"filter name {cls.name!r} is taken by {known.__module__}.{known.__qualname__}")
-    _FILTERS[cls.name] = cls
+    FILTERS.register(cls)
     return cls
 
 
 def discover() -> None:
     """Import the built-in filters and load the `siskin.filters` entry points (once per process)."""
-    if _discovered:
-        return
-    _discovered.append(True)
-    package = importlib.import_module(BUILTIN_PACKAGE)
-    for info in pkgutil.iter_modules(package.__path__, f"{BUILTIN_PACKAGE}."):
-        importlib.import_module(info.name)
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        loaded = point.load()
-        if isinstance(loaded, type) and issubclass(loaded, Filter):
-            register(loaded)
+    FILTERS.discover()
 
 
 def available(survey: str | None = None) -> dict[str, type[Filter]]:
     """Every registered filter class by name (optionally only those reading one survey's alerts)."""
-    discover()
-    return {n: c for n, c in sorted(_FILTERS.items()) if survey is None or c.survey == survey}
+    return dict(sorted(FILTERS.available(survey).items()))
 
 
 def build(
