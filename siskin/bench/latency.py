@@ -5,7 +5,8 @@ bronze, silver, gold and distribution queries run on a scratch lake, with one fi
 alert. A consumer on that filter topic takes each message's `siskin_sent_ns` header (the input
 message's send time, carried through bronze and silver) and records receive time - send time. Prints
 one JSON object: p50, p90, p99 and max over all alerts, and the same without the first
-`warmup_s` seconds of publishing (Spark's Python workers and first micro-batches).
+`warmup_s` seconds of publishing (Spark's Python workers and first micro-batches), per-stage batch
+seconds, and the CPU the run's processes used per alert while the alerts flowed.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def run_latency_benchmark(
     timeout_s: float = 600.0,
 ) -> dict[str, Any]:
     """Publish `rate * duration_s` alerts paced, wait until all are on the filter topic; the figures."""
-    from siskin.bench.ingest import silver_visibility
+    from siskin.bench.ingest import _cpu_used, silver_visibility, tree_cpu_seconds
     from siskin.broker.tansu import EmbeddedBroker
     from siskin.lake.catalog import table_path
     from siskin.pipeline.lakehouse import Lakehouse
@@ -140,6 +141,7 @@ def run_latency_benchmark(
     to_silver = np.empty(0)
     batches: dict[str, dict[str, float]] = {}
     sent: dict[str, Any] = {}
+    cpu_start = cpu_end = None
     try:
         with EmbeddedBroker(scratch / "broker") as broker:
             broker.create_topic(INPUT_TOPIC, partitions)
@@ -169,6 +171,7 @@ def run_latency_benchmark(
             )
             try:
                 time.sleep(3.0)  # the queries' first (empty) triggers
+                cpu_start = tree_cpu_seconds()
                 consumer.start()
                 sent["start_ns"] = time.time_ns()
                 stats = publish(payloads, INPUT_TOPIC, broker.bootstrap, rate_per_s=rate)
@@ -180,6 +183,7 @@ def run_latency_benchmark(
                             f"a query failed: {[str(q.exception()) for q in queries if q.exception()]}"
                         )
                     time.sleep(0.5)
+                cpu_end = tree_cpu_seconds()
             finally:
                 stop.set()
                 consumer.join(timeout=10)
@@ -189,6 +193,7 @@ def run_latency_benchmark(
             batches = _batch_seconds(run)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    cpu = _cpu_used(cpu_start, cpu_end)
     pairs = np.array(received, dtype=np.int64).reshape(-1, 2)
     latency = (pairs[:, 1] - pairs[:, 0]) / 1e9
     steady = latency[pairs[:, 0] >= sent.get("start_ns", 0) + int(warmup_s * 1e9)]
@@ -204,5 +209,9 @@ def run_latency_benchmark(
         "publish_to_silver_commit": percentiles(to_silver),
         "science_modules": settings.science.modules,
         "batch_seconds": batches,
+        # CPU of every process of the run while the alerts flowed (driver incl. the publisher and the
+        # consumer threads, JVM, Python workers, broker): comparable on a shared host, unlike wall time
+        "cpu_seconds": cpu,
+        "cpu_ms_per_alert": round(cpu["total"] * 1e3 / len(latency), 2) if cpu and len(latency) else None,
         f"after_{warmup_s:.0f}s_warmup": percentiles(steady),
     }
