@@ -1,4 +1,4 @@
-"""`siskin train snia|mulens`: write a score module's model artefact (exported from the peer, or trained)."""
+"""`siskin train snia|mulens|snn`: write a score module's model artefact (exported from the peer, trained)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,14 @@ def cmd_train_mulens(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_snn(args: argparse.Namespace) -> int:
+    from siskin.science.snn.models import export_peer
+
+    card = export_peer(args.from_peer, args.out, source_version=args.peer_version)
+    print(json.dumps({"out": str(args.out), **card}, sort_keys=True))
+    return 0
+
+
 def add_commands(sub: Any) -> None:
     """Register `siskin train` and its subcommands."""
     p = sub.add_parser("train", help="write a score module's model artefact (exported or trained)")
@@ -62,3 +70,13 @@ def add_commands(sub: Any) -> None:
     )
     m.add_argument("--peer-version", default="7.4.0", help="fink-science version the pickles came from")
     m.set_defaults(func=cmd_train_mulens)
+    n = kinds.add_parser("snn", help="SuperNNova LSTMs: export the peer's (--from-peer), torch not needed")
+    n.add_argument("--out", type=Path, required=True, help="artefact folder to write")
+    n.add_argument(
+        "--from-peer",
+        type=Path,
+        required=True,
+        help="the peer's snn_models folder (fink-science data/models/snn_models)",
+    )
+    n.add_argument("--peer-version", default="7.4.0", help="fink-science version the models came from")
+    n.set_defaults(func=cmd_train_snn)

@@ -1,0 +1,94 @@
+"""SuperNNova's `VanillaRNN` forward pass in numpy: a (bidirectional) multi-layer LSTM, the mean of the
+last layer's outputs over each sequence's valid steps, a linear layer and a softmax.
+
+Matches torch's LSTM (gate order i, f, g, o; `h = o * tanh(c)`) on packed sequences: the reverse
+direction of each sequence starts at its own last step, done here by reversing every sequence within
+its length, so all alerts run together, one vector step per time step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class RnnWeights:
+    """The state dict of a SuperNNova vanilla LSTM model, as float64 arrays."""
+
+    layers: int
+    bidirectional: bool
+    tensors: Mapping[str, F64]
+
+
+def _sigmoid(z: F64) -> F64:
+    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * z)), dtype=np.float64)
+
+
+def _lstm(x: F64, w_ih: F64, w_hh: F64, b: F64) -> F64:
+    """One LSTM direction over padded inputs (time, batch, in); outputs (time, batch, hidden)."""
+    steps, batch, _ = x.shape
+    hidden = w_hh.shape[1]
+    pre = x @ w_ih.T + b  # all steps' input projections at once
+    h = np.zeros((batch, hidden))
+    c = np.zeros((batch, hidden))
+    out = np.empty((steps, batch, hidden))
+    for t in range(steps):
+        gates = pre[t] + h @ w_hh.T
+        i = _sigmoid(gates[:, :hidden])
+        f = _sigmoid(gates[:, hidden : 2 * hidden])
+        g = np.tanh(gates[:, 2 * hidden : 3 * hidden])
+        o = _sigmoid(gates[:, 3 * hidden :])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        out[t] = h
+    return out
+
+
+def _reverse_index(lengths: I64, steps: int) -> I64:
+    """Per (time, alert), the time index of the same alert's sequence reversed within its length."""
+    t = np.arange(steps)[:, None]
+    rev = lengths[None, :] - 1 - t
+    return np.where(rev >= 0, rev, t)
+
+
+def predict(weights: RnnWeights, x: F64, lengths: I64) -> F64:
+    """Class probabilities (alert, class) for padded inputs `x` (time, alert, feature)."""
+    steps, batch, _ = x.shape
+    tw = weights.tensors
+    rev = _reverse_index(lengths, steps)
+    cols = np.arange(batch)[None, :]
+    layer_in = x
+    for layer in range(weights.layers):
+        outs = []
+        suffix = f"_l{layer}"
+        outs.append(
+            _lstm(
+                layer_in,
+                tw[f"rnn_layer.weight_ih{suffix}"],
+                tw[f"rnn_layer.weight_hh{suffix}"],
+                tw[f"rnn_layer.bias_ih{suffix}"] + tw[f"rnn_layer.bias_hh{suffix}"],
+            )
+        )
+        if weights.bidirectional:
+            name = f"{suffix}_reverse"
+            backward = _lstm(
+                layer_in[rev, cols],
+                tw[f"rnn_layer.weight_ih{name}"],
+                tw[f"rnn_layer.weight_hh{name}"],
+                tw[f"rnn_layer.bias_ih{name}"] + tw[f"rnn_layer.bias_hh{name}"],
+            )
+            outs.append(backward[rev, cols])
+        layer_in = np.concatenate(outs, axis=-1)
+    valid = (np.arange(steps)[:, None] < lengths[None, :]).astype(np.float64)
+    mean = (layer_in * valid[:, :, None]).sum(axis=0) / np.maximum(lengths, 1)[:, None]
+    logits = mean @ tw["output_layer.weight"].T + tw["output_layer.bias"]
+    logits -= logits.max(axis=1, keepdims=True)
+    expo = np.exp(logits)
+    return np.asarray(expo / expo.sum(axis=1, keepdims=True), dtype=np.float64)
