@@ -105,7 +105,7 @@ def model(name: str) -> tuple[RnnWeights, np.ndarray[Any, Any]]:
             if hashlib.sha256(data).hexdigest() != meta["sha256"]:
                 raise ScienceError(f"snn model {name}: {meta['file']} does not match its sha256")
             with np.load(io.BytesIO(data), allow_pickle=False) as z:
-                tensors = {k: z[k].astype(np.float64) for k in z.files if k != "norm"}
+                tensors = {k: z[k].astype(np.float32) for k in z.files if k != "norm"}
                 norm = z["norm"].astype(np.float64)
             _cache[name] = (RnnWeights(int(meta["layers"]), bool(meta["bidirectional"]), tensors), norm)
         return _cache[name]

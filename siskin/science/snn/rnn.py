@@ -1,9 +1,10 @@
 """SuperNNova's `VanillaRNN` forward pass in numpy: a (bidirectional) multi-layer LSTM, the mean of the
 last layer's outputs over each sequence's valid steps, a linear layer and a softmax.
 
-Matches torch's LSTM (gate order i, f, g, o; `h = o * tanh(c)`) on packed sequences: the reverse
-direction of each sequence starts at its own last step, done here by reversing every sequence within
-its length, so all alerts run together, one vector step per time step.
+Runs in float32, as the peer's torch model does, and matches torch's LSTM (gate order i, f, g, o;
+`h = o * tanh(c)`) on packed sequences: the reverse direction of each sequence starts at its own last
+step, done here by reversing every sequence within its length, so all alerts run together, one vector
+step per time step.
 """
 
 from __future__ import annotations
@@ -15,30 +16,31 @@ import numpy as np
 import numpy.typing as npt
 
 F64 = npt.NDArray[np.float64]
+F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
 class RnnWeights:
-    """The state dict of a SuperNNova vanilla LSTM model, as float64 arrays."""
+    """The state dict of a SuperNNova vanilla LSTM model (float32 arrays: the precision torch ran it in)."""
 
     layers: int
     bidirectional: bool
-    tensors: Mapping[str, F64]
+    tensors: Mapping[str, npt.NDArray[np.float32]]
 
 
-def _sigmoid(z: F64) -> F64:
-    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * z)), dtype=np.float64)
+def _sigmoid(z: F32) -> F32:
+    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * z)), dtype=np.float32)
 
 
-def _lstm(x: F64, w_ih: F64, w_hh: F64, b: F64) -> F64:
+def _lstm(x: F32, w_ih: F32, w_hh: F32, b: F32) -> F32:
     """One LSTM direction over padded inputs (time, batch, in); outputs (time, batch, hidden)."""
     steps, batch, _ = x.shape
     hidden = w_hh.shape[1]
     pre = x @ w_ih.T + b  # all steps' input projections at once
-    h = np.zeros((batch, hidden))
-    c = np.zeros((batch, hidden))
-    out = np.empty((steps, batch, hidden))
+    h = np.zeros((batch, hidden), dtype=np.float32)
+    c = np.zeros((batch, hidden), dtype=np.float32)
+    out = np.empty((steps, batch, hidden), dtype=np.float32)
     for t in range(steps):
         gates = pre[t] + h @ w_hh.T
         i = _sigmoid(gates[:, :hidden])
@@ -64,7 +66,7 @@ def predict(weights: RnnWeights, x: F64, lengths: I64) -> F64:
     tw = weights.tensors
     rev = _reverse_index(lengths, steps)
     cols = np.arange(batch)[None, :]
-    layer_in = x
+    layer_in = x.astype(np.float32)
     for layer in range(weights.layers):
         outs = []
         suffix = f"_l{layer}"
@@ -88,7 +90,7 @@ def predict(weights: RnnWeights, x: F64, lengths: I64) -> F64:
         layer_in = np.concatenate(outs, axis=-1)
     valid = (np.arange(steps)[:, None] < lengths[None, :]).astype(np.float64)
     mean = (layer_in * valid[:, :, None]).sum(axis=0) / np.maximum(lengths, 1)[:, None]
-    logits = mean @ tw["output_layer.weight"].T + tw["output_layer.bias"]
+    logits = mean @ tw["output_layer.weight"].T.astype(np.float64) + tw["output_layer.bias"]
     logits -= logits.max(axis=1, keepdims=True)
     expo = np.exp(logits)
     return np.asarray(expo / expo.sum(axis=1, keepdims=True), dtype=np.float64)
