@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zipfile
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from siskin.science.snn import models
 SLSN = "ztf/fink_processed/fink-filters/few_SLSN_alerts.parquet"  # written by fink-science 8.15.0
 SNN = ("snn_snia_vs_nonia", "snn_sn_vs_all")
 JD = 2461000.5
+PEER_WHEEL = Path("/tmp/fs/fink_science-7.4.0-py3-none-any.whl")  # where this machine keeps it (PyPI)
 
 
 def _peer_batch(shared_data: Path) -> tuple[pa.Table, pa.Array | None]:
@@ -113,11 +116,18 @@ def test_artefacts_are_checked_and_reproduced_from_the_peer(tmp_path: Path) -> N
         assert norm.shape == (5, 3)
         assert weights.tensors["rnn_layer.weight_ih_l0"].shape == (128, 8)
         assert card["models"][name]["source"]["version"] == "7.4.0"
-    wheel_models = Path("/tmp/fs74/fink_science/data/models/snn_models")
-    if not wheel_models.is_dir():
-        pytest.skip("the peer's unpacked wheel is absent: the byte-for-byte export is not rechecked")
-    rebuilt = models.export_peer(wheel_models, tmp_path)
+    if not PEER_WHEEL.is_file():
+        pytest.skip(f"the peer's wheel {PEER_WHEEL} is absent: the byte-for-byte export is not rechecked")
+    prefix = "fink_science/data/models/snn_models/"
+    with zipfile.ZipFile(PEER_WHEEL) as wheel:
+        for member in wheel.namelist():
+            if member.startswith(prefix) and member.split("/")[4] in models.MODEL_NAMES:
+                wheel.extract(member, tmp_path / "wheel")
+    rebuilt = models.export_peer(tmp_path / "wheel" / prefix, tmp_path / "out")
     assert rebuilt == card
+    for name in models.MODEL_NAMES:
+        packaged = files("siskin.science").joinpath(models.ARTEFACTS, f"{name}.npz").read_bytes()
+        assert (tmp_path / "out" / f"{name}.npz").read_bytes() == packaged
 
 
 def test_foreign_classes_in_a_pt_file_are_refused(tmp_path: Path) -> None:

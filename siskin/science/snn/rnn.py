@@ -33,23 +33,28 @@ def _sigmoid(z: F32) -> F32:
     return np.asarray(0.5 * (1.0 + np.tanh(0.5 * z)), dtype=np.float32)
 
 
-def _lstm(x: F32, w_ih: F32, w_hh: F32, b: F32) -> F32:
-    """One LSTM direction over padded inputs (time, batch, in); outputs (time, batch, hidden)."""
+def _lstm(x: F32, w_ih: F32, w_hh: F32, b: F32, live: I64) -> F32:
+    """One LSTM direction over padded inputs (time, batch, in); outputs (time, batch, hidden).
+
+    Sequences are sorted longest first and `live[t]` of them are still running at step t: only those
+    are computed (what torch's packed sequences do); padded steps' outputs stay 0.
+    """
     steps, batch, _ = x.shape
     hidden = w_hh.shape[1]
-    pre = x @ w_ih.T + b  # all steps' input projections at once
     h = np.zeros((batch, hidden), dtype=np.float32)
     c = np.zeros((batch, hidden), dtype=np.float32)
-    out = np.empty((steps, batch, hidden), dtype=np.float32)
+    out = np.zeros((steps, batch, hidden), dtype=np.float32)
+    w_ih_t, w_hh_t = np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T)
     for t in range(steps):
-        gates = pre[t] + h @ w_hh.T
+        n = int(live[t])
+        gates = x[t, :n] @ w_ih_t + b + h[:n] @ w_hh_t
         i = _sigmoid(gates[:, :hidden])
         f = _sigmoid(gates[:, hidden : 2 * hidden])
         g = np.tanh(gates[:, 2 * hidden : 3 * hidden])
         o = _sigmoid(gates[:, 3 * hidden :])
-        c = f * c + i * g
-        h = o * np.tanh(c)
-        out[t] = h
+        c[:n] = f * c[:n] + i * g
+        h[:n] = o * np.tanh(c[:n])
+        out[t, :n] = h[:n]
     return out
 
 
@@ -64,9 +69,12 @@ def predict(weights: RnnWeights, x: F64, lengths: I64) -> F64:
     """Class probabilities (alert, class) for padded inputs `x` (time, alert, feature)."""
     steps, batch, _ = x.shape
     tw = weights.tensors
+    order = np.argsort(-lengths, kind="stable")  # longest first: the live alerts of a step are a prefix
+    lengths = lengths[order]
+    live = (lengths[None, :] > np.arange(steps)[:, None]).sum(axis=1)
     rev = _reverse_index(lengths, steps)
     cols = np.arange(batch)[None, :]
-    layer_in = x.astype(np.float32)
+    layer_in = x[:, order].astype(np.float32)
     for layer in range(weights.layers):
         outs = []
         suffix = f"_l{layer}"
@@ -76,6 +84,7 @@ def predict(weights: RnnWeights, x: F64, lengths: I64) -> F64:
                 tw[f"rnn_layer.weight_ih{suffix}"],
                 tw[f"rnn_layer.weight_hh{suffix}"],
                 tw[f"rnn_layer.bias_ih{suffix}"] + tw[f"rnn_layer.bias_hh{suffix}"],
+                live,
             )
         )
         if weights.bidirectional:
@@ -85,6 +94,7 @@ def predict(weights: RnnWeights, x: F64, lengths: I64) -> F64:
                 tw[f"rnn_layer.weight_ih{name}"],
                 tw[f"rnn_layer.weight_hh{name}"],
                 tw[f"rnn_layer.bias_ih{name}"] + tw[f"rnn_layer.bias_hh{name}"],
+                live,
             )
             outs.append(backward[rev, cols])
         layer_in = np.concatenate(outs, axis=-1)
@@ -93,4 +103,6 @@ def predict(weights: RnnWeights, x: F64, lengths: I64) -> F64:
     logits = mean @ tw["output_layer.weight"].T.astype(np.float64) + tw["output_layer.bias"]
     logits -= logits.max(axis=1, keepdims=True)
     expo = np.exp(logits)
-    return np.asarray(expo / expo.sum(axis=1, keepdims=True), dtype=np.float64)
+    probs = np.empty_like(expo)
+    probs[order] = expo / expo.sum(axis=1, keepdims=True)
+    return np.asarray(probs, dtype=np.float64)
