@@ -13,8 +13,10 @@ with its defaults): per alert, its history plus the current candidate; per band 
      mean squared difference of the normalised flux and the normalised fit (rounded to 1e-4, 0 -> 1e-5).
 A band without a fit gets `a, b, c, snratio, mse, nrise = 0, 0, 0, 0.1, 1e8, 0`.
 
-Everything up to the fit is whole-array numpy over all alerts; the fit itself (scipy `least_squares`)
-is one call per (alert, band) that passes steps 3-4, which is few alerts in practice.
+Everything up to the fit is whole-array numpy over all alerts; the fit itself (scipy's `least_squares`
+iteration, run bit-identically by `siskin.science.lsq`) is one call per (alert, band) that passes steps
+3-4, remembered per process for identical inputs; the SN Ia score asks only for alerts that pass in both
+bands (`both_bands`).
 """
 
 from __future__ import annotations
