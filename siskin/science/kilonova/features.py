@@ -1,0 +1,209 @@
+"""Per-band principal-component fits of ZTF light curves, as the peer broker computes them.
+
+Light curves are the alert's history then its current candidate (the peer's `concat_col` order), points
+with a magnitude only, converted to SNANA FLUXCAL (`10**(11 - 0.4 mag)`) and its error.
+
+* `fink2021_features` (fink-science 0.4.x): per band with >= 2 points, epochs relative to the brightest
+  point are averaged in 0.25-day bins over [-50, 50] d, the bin means divided by their maximum and fitted by
+  linear least squares with 2 PCs. Features per band: bins used, residual sum of squares (0 unless more bins
+  than PCs), 2 coefficients, maximum bin mean. Solved for all bands of a batch at once (one batched SVD per
+  distinct bin count), no per-alert loop.
+* `kndetect_features` (fink-science >= 3): per band, the points within 50 d of the brightest, fitted (when
+  the brightest flux > 200 and >= 2 points remain) with 3 PCs by bounded L-BFGS-B on a chi-square
+  regularised towards small 2nd/3rd coefficients and a non-negative 1st. Features per band: 3 coefficients,
+  RMS normalised residual, maximum flux. One scipy minimisation per band: the caller fits only the alerts
+  that pass the peer's cuts, and only when both bands can be fitted (the score is 0 otherwise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+from scipy.optimize import minimize
+
+from siskin.science import sigmoid
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+TIME_BIN = 0.25
+N_GRID = 401  # epochs -50 .. 50 d every 0.25 d
+KNDETECT_FLUX_MIN = 200.0
+
+
+@dataclass(frozen=True)
+class Points:
+    """Detections (magnitude present) of all alerts, alert by alert, history first, in g (0) and r (1)."""
+
+    alert: I64
+    band: I64  # 0 = g (fid 1), 1 = r (fid 2); other filters are dropped
+    jd: F64
+    flux: F64
+    err: F64
+    n_alerts: int
+    n_detections: I64  # per alert, points with a magnitude in any filter (the peer's "> 1" cut)
+
+
+def points(batch: pa.Table) -> Points:
+    """The batch's light curves in the peer's order, as FLUXCAL and its error."""
+    curves = sigmoid.light_curves(batch)
+    order = np.argsort(curves.alert, kind="stable")  # per alert: history in its order, then the candidate
+    alert, jd, fid = curves.alert[order], curves.jd[order], curves.fid[order]
+    mag, sig = curves.mag[order], curves.err[order]
+    has_mag = ~np.isnan(mag)
+    n_detections = np.bincount(alert[has_mag], minlength=curves.n_alerts).astype(np.int64)
+    keep = has_mag & ((fid == 1) | (fid == 2))
+    mag = mag[keep]
+    return Points(
+        alert=alert[keep],
+        band=(fid[keep] - 1).astype(np.int64),
+        jd=jd[keep],
+        flux=10 ** (-0.4 * mag) * 10**11,
+        err=9.21034 * 10**10 * np.exp(-0.921034 * mag) * sig[keep],
+        n_alerts=curves.n_alerts,
+        n_detections=n_detections,
+    )
+
+
+def _brightest(group: I64, flux: F64, n_groups: int) -> I64:
+    """Index of each group's first brightest point (-1 for an empty group); points sorted by group."""
+    position = np.arange(len(flux))
+    order = np.lexsort((position, -flux, group))
+    first = np.full(n_groups, -1, dtype=np.int64)
+    g = group[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]]) if len(g) else np.zeros(0, dtype=np.int64)
+    first[g[starts]] = order[starts]
+    return first
+
+
+def fink2021_features(pts: Points, alerts: I64, pcs: F64) -> F64:
+    """(len(alerts), 10) features [npoints, residuo, coeff1, coeff2, maxflux] x (g, r); zeros for a band
+    with fewer than 2 points, as the peer."""
+    out = np.zeros((len(alerts), 10))
+    if not len(alerts):
+        return out
+    row_of = np.full(pts.n_alerts, -1, dtype=np.int64)
+    row_of[alerts] = np.arange(len(alerts))
+    rows = row_of[pts.alert]
+    sel = rows >= 0
+    group = rows[sel] * 2 + pts.band[sel]
+    jd, flux = pts.jd[sel], pts.flux[sel]
+    n_groups = 2 * len(alerts)
+    counts = np.bincount(group, minlength=n_groups)
+    fit = counts[group] >= 2  # the peer: at least as many points as PCs (fluxes are all >= 0)
+    group, jd, flux = group[fit], jd[fit], flux[fit]
+    if not len(group):
+        return out
+    peak = _brightest(group, flux, n_groups)
+    epoch = jd - jd[peak[group]]
+    grid = np.arange(-50.0, 50.0 + TIME_BIN, TIME_BIN)
+    index = np.floor((epoch - grid[0] + TIME_BIN / 2) / TIME_BIN).astype(np.int64)
+    index = np.clip(index, 0, N_GRID - 1)
+    index -= epoch < grid[index] - 0.5 * TIME_BIN  # the peer's comparisons decide a border case
+    index = np.clip(index, 0, N_GRID - 1)
+    index += (epoch >= grid[index] + 0.5 * TIME_BIN) & (index < N_GRID - 1)
+    inside = (epoch >= grid[index] - 0.5 * TIME_BIN) & (epoch < grid[index] + 0.5 * TIME_BIN)
+    key = group[inside] * N_GRID + index[inside]
+    keys, inverse = np.unique(key, return_inverse=True)
+    means = np.bincount(inverse, weights=flux[inside]) / np.bincount(inverse)
+    bin_group, bin_index = keys // N_GRID, keys % N_GRID
+    n_bins = np.bincount(bin_group, minlength=n_groups)
+    max_flux = np.full(n_groups, -np.inf)
+    np.maximum.at(max_flux, bin_group, means)
+    y = means / max_flux[bin_group]
+    design = pcs[:, bin_index].T  # (bins, 2)
+    coeff = np.zeros((n_groups, 2))
+    residual = np.zeros(n_groups)
+    starts = np.r_[0, np.cumsum(n_bins)[:-1]]
+    fitted = np.flatnonzero(n_bins > 0)
+    for size in np.unique(n_bins[fitted]):  # one batched SVD per bin count: no per-alert loop
+        groups = fitted[n_bins[fitted] == size]
+        take = starts[groups][:, None] + np.arange(size)[None, :]
+        a, b = design[take], y[take]  # (G, size, 2), (G, size)
+        u, s, vt = np.linalg.svd(a, full_matrices=False)
+        cutoff = np.finfo(np.float64).eps * max(int(size), 2) * s[:, :1]
+        keep = s > cutoff
+        inv = np.where(keep, 1.0 / np.where(keep, s, 1.0), 0.0)
+        ub = np.einsum("gij,gi->gj", u, b) * inv
+        x = np.einsum("gji,gj->gi", vt, ub)
+        coeff[groups] = x
+        if size > 2:  # numpy's lstsq reports residuals only for full rank and more equations than PCs
+            r = np.einsum("gij,gj->gi", a, x) - b
+            residual[groups] = np.where(keep.all(axis=1), np.sum(r * r, axis=1), 0.0)
+    has = n_bins > 0
+    per_group = np.column_stack([n_bins, residual, coeff, np.where(has, max_flux, 0.0)])
+    per_group[~has] = 0.0
+    return per_group.reshape(len(alerts), 10)
+
+
+def _kn_loss(coeff: F64, p0: F64, p1: F64, p2: F64, flux: F64, err: F64, weight: float) -> float:
+    """kndetect's loss, with its arithmetic order (the fit's finite differences see the same values)."""
+    y = coeff[0] * p0 + coeff[1] * p1 + coeff[2] * p2
+    loss = np.sum(np.divide(np.square(y - flux), np.square(err)))
+    reg = np.sum(np.square(coeff[[1, 2]]))
+    if coeff[0] < 0:
+        reg = reg + np.square(coeff[0])
+    return float(loss + reg * weight)
+
+
+def _band_window(jd: F64, flux: F64) -> tuple[float, float, npt.NDArray[np.bool_]]:
+    top = int(np.argmax(flux))
+    mid = jd[top]
+    half = TIME_BIN * (N_GRID - 1) / 2
+    return float(flux[top]), float(mid), (jd > mid - half) & (jd < mid + half)
+
+
+def kndetect_band(jd: F64, flux: F64, err: F64, pcs: F64) -> list[float]:
+    """[coeff1, coeff2, coeff3, residuo, maxflux] of one band (zeros when it cannot be fitted)."""
+    if not len(jd):
+        return [0.0] * 5
+    max_flux, mid, window = _band_window(jd, flux)
+    jd, flux, err = jd[window], flux[window], err[window]
+    if not (max_flux > KNDETECT_FLUX_MIN and len(jd) >= 2):
+        return [0.0] * 5
+    top = int(np.argmax(flux))
+    index = np.around((jd - mid) / TIME_BIN + (N_GRID - 1) / 2).astype(int)
+    weight = float(np.square(max_flux / err[top]))
+    nflux, nerr = flux / max_flux, err / max_flux
+    p0, p1, p2 = pcs[0][index], pcs[1][index], pcs[2][index]
+    result = minimize(
+        _kn_loss,
+        np.zeros(3) + 0.5,
+        args=(p0, p1, p2, nflux, nerr, weight),
+        bounds=[[-2, 2]] * 3,
+    )
+    c = result.x
+    y = c[0] * p0 + c[1] * p1 + c[2] * p2
+    residual = float(np.sqrt(np.mean(np.divide(np.square(y - nflux), np.square(nerr)))))
+    return [float(c[0]), float(c[1]), float(c[2]), residual, max_flux]
+
+
+def kndetect_fittable(pts: Points) -> npt.NDArray[np.bool_]:
+    """Per alert, whether both g and r can be fitted (brightest > 200, >= 2 points within 50 d of it)."""
+    group = pts.alert * 2 + pts.band
+    n_groups = 2 * pts.n_alerts
+    peak = _brightest(group, pts.flux, n_groups)
+    has = peak >= 0
+    half = TIME_BIN * (N_GRID - 1) / 2
+    mid = np.where(has, pts.jd[np.maximum(peak, 0)], np.nan)
+    near = (pts.jd > mid[group] - half) & (pts.jd < mid[group] + half)  # the peer's comparisons
+    n_near = np.bincount(group[near], minlength=n_groups)
+    bright = np.where(has, pts.flux[np.maximum(peak, 0)], 0.0) > KNDETECT_FLUX_MIN
+    ok = (bright & (n_near >= 2)).reshape(pts.n_alerts, 2)
+    return np.asarray(ok.all(axis=1))
+
+
+def kndetect_features(pts: Points, alerts: I64, pcs: F64) -> F64:
+    """(len(alerts), 10) features [coeff1..3, residuo, maxflux] x (g, r): one bounded fit per band."""
+    out = np.zeros((len(alerts), 10))
+    order = np.lexsort((np.arange(len(pts.alert)), pts.band, pts.alert))  # stable: peer's order kept
+    key = pts.alert[order] * 2 + pts.band[order]
+    bounds = np.searchsorted(key, np.stack([alerts * 2, alerts * 2 + 1, alerts * 2 + 2], axis=1))
+    for row in range(len(alerts)):  # scipy's minimiser: one call per band of an eligible alert
+        for band in (0, 1):
+            sl = order[bounds[row, band] : bounds[row, band + 1]]
+            out[row, 5 * band : 5 * band + 5] = kndetect_band(pts.jd[sl], pts.flux[sl], pts.err[sl], pcs)
+    return out
