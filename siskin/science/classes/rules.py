@@ -23,9 +23,9 @@ pandas code: `>`, `<`, `==` are false on a missing value, `!=` is true.
 
 A rule's inputs are named columns. Those in `needs` must all be present, at least one of `needs_any`
 (when given) must be: otherwise the rule does not fire at all and `classify` reports it as skipped,
-never as a silent zero (the `snn` module gives the SN and Early SN Ia rules their `snn_*` scores;
-Siskin has no kilonova or tracklet module yet, so the Kilonova and Tracklet rules are skipped in the
-pipeline until a module produces `rf_kn_vs_nonkn` / `tracklet`).
+never as a silent zero (the `snn` module gives the SN and Early SN Ia rules their `snn_*` scores, the
+`kilonova` module the Kilonova rule its `rf_kn_vs_nonkn`; Siskin has no tracklet module yet, so the
+Tracklet rule is skipped in the pipeline until a module produces `tracklet`).
 Bump `RULES_VERSION` whenever a rule or a default threshold changes: it is the classification
 module's version, stored next to every class.
 """
