@@ -17,9 +17,21 @@ from siskin.lake.catalog import table, tables
 
 def test_sources_file_matches_the_catalog() -> None:
     """The committed sources file is what `siskin marts sources` generates from the table catalog."""
-    from siskin.marts.sources import SOURCES_FILE, sources_document, sources_yaml
+    import subprocess
+    import sys
 
-    assert SOURCES_FILE.read_text() == sources_yaml()
+    from siskin.marts.sources import SOURCES_FILE, sources_document
+
+    # generated in a fresh interpreter, as `siskin marts sources` does: tests earlier in this process may
+    # have declared extra tables (a benchmark's filter table), which the committed file rightly lacks
+    generate = "from siskin.marts.sources import sources_yaml; print(sources_yaml(), end='')"
+    fresh = subprocess.run(
+        [sys.executable, "-c", generate],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert SOURCES_FILE.read_text() == fresh
     declared = {(s["name"], t["name"]) for s in sources_document()["sources"] for t in s["tables"]}
     assert (
         ("silver", "alerts") in declared
