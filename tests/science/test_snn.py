@@ -45,10 +45,11 @@ def test_scores_agree_with_the_peer_on_real_alerts(shared_data: Path) -> None:
 
 
 def test_a_batch_scores_each_alert_as_it_would_alone(shared_data: Path) -> None:
-    """Padding and the per-length reverse pass: the vectorised batch equals one alert at a time.
+    """Padding and the per-length reverse pass: the vectorised batch equals one alert at a time, exactly.
 
-    To float32 rounding (the model runs in float32, as torch ran it; BLAS sums in another order for
-    another batch shape): 1e-6, where a padding or reverse-pass mistake moves scores by > 1e-3.
+    Exactly, so a replay (another batch) rewrites the stream's scores bit for bit: the model runs in
+    float64 (BLAS's shape-dependent rounding stays ~1e-15) and rounds its probabilities to float32.
+    A padding or reverse-pass mistake moves scores by > 1e-3.
     """
     alerts, _ = _peer_batch(shared_data)
     module = SnnScore()
@@ -56,10 +57,10 @@ def test_a_batch_scores_each_alert_as_it_would_alone(shared_data: Path) -> None:
     for i in range(0, alerts.num_rows, 3):
         alone = run_modules(alerts.slice(i, 1), [module])
         for name in SNN:
-            assert alone.column(name)[0].as_py() == pytest.approx(together.column(name)[i].as_py(), abs=1e-6)
+            assert alone.column(name)[0].as_py() == together.column(name)[i].as_py()
     small = run_modules(alerts, [SnnScore({"chunk": 7})])  # chunks of 7 alerts: the same scores
     for name in SNN:
-        np.testing.assert_allclose(small.column(name).to_numpy(), together.column(name).to_numpy(), atol=1e-6)
+        np.testing.assert_array_equal(small.column(name).to_numpy(), together.column(name).to_numpy())
 
 
 def test_sn_rules_fire_with_siskins_scores_as_with_the_peers(shared_data: Path) -> None:

@@ -94,7 +94,7 @@ class SnnScore(ScienceModule):
     """SuperNNova SN Ia vs non-Ia and SN vs all scores (the peer's trained bidirectional LSTMs)."""
 
     name = "snn"
-    version = "1.0.0"
+    version = "1.0.1"
     survey = "ztf"
     table = ZTF_ALERTS
     inputs = (*sigmoid.LIGHT_CURVE_INPUTS, "jdstarthist")

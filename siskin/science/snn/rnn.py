@@ -1,7 +1,11 @@
 """SuperNNova's `VanillaRNN` forward pass in numpy: a (bidirectional) multi-layer LSTM, the mean of the
 last layer's outputs over each sequence's valid steps, a linear layer and a softmax.
 
-Runs in float32, as the peer's torch model does, and matches torch's LSTM (gate order i, f, g, o;
+Runs in float64 and rounds the probabilities to float32 (the precision the peer's torch model gives):
+a matrix product's rounding depends on how many rows it holds (BLAS picks its kernels by shape), so in
+float32 an alert's score moved by ~1e-7 with the batch around it, and a replay of a night was not
+bit-identical to the stream; in float64 that jitter is ~1e-15, far below the float32 rounding. Matches
+torch's LSTM (gate order i, f, g, o;
 `h = o * tanh(c)`) on packed sequences: the reverse direction of each sequence starts at its own last
 step, done here by reversing every sequence within its length, so all alerts run together, one vector
 step per time step.
@@ -29,11 +33,11 @@ class RnnWeights:
     tensors: Mapping[str, npt.NDArray[np.float32]]
 
 
-def _sigmoid(z: F32) -> F32:
-    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * z)), dtype=np.float32)
+def _sigmoid(z: F64) -> F64:
+    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * z)), dtype=np.float64)
 
 
-def _lstm(x: F32, w_ih: F32, w_hh: F32, b: F32, live: I64) -> F32:
+def _lstm(x: F64, w_ih: F32, w_hh: F32, b: F32, live: I64) -> F64:
     """One LSTM direction over padded inputs (time, batch, in); outputs (time, batch, hidden).
 
     Sequences are sorted longest first and `live[t]` of them are still running at step t: only those
@@ -41,10 +45,12 @@ def _lstm(x: F32, w_ih: F32, w_hh: F32, b: F32, live: I64) -> F32:
     """
     steps, batch, _ = x.shape
     hidden = w_hh.shape[1]
-    h = np.zeros((batch, hidden), dtype=np.float32)
-    c = np.zeros((batch, hidden), dtype=np.float32)
-    out = np.zeros((steps, batch, hidden), dtype=np.float32)
-    w_ih_t, w_hh_t = np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T)
+    h = np.zeros((batch, hidden), dtype=np.float64)
+    c = np.zeros((batch, hidden), dtype=np.float64)
+    out = np.zeros((steps, batch, hidden), dtype=np.float64)
+    w_ih_t = np.ascontiguousarray(w_ih.T, dtype=np.float64)
+    w_hh_t = np.ascontiguousarray(w_hh.T, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
     for t in range(steps):
         n = int(live[t])
         gates = x[t, :n] @ w_ih_t + b + h[:n] @ w_hh_t
@@ -74,7 +80,7 @@ def predict(weights: RnnWeights, x: F64, lengths: I64) -> F64:
     live = (lengths[None, :] > np.arange(steps)[:, None]).sum(axis=1)
     rev = _reverse_index(lengths, steps)
     cols = np.arange(batch)[None, :]
-    layer_in = x[:, order].astype(np.float32)
+    layer_in = x[:, order].astype(np.float64)
     for layer in range(weights.layers):
         outs = []
         suffix = f"_l{layer}"
@@ -105,4 +111,4 @@ def predict(weights: RnnWeights, x: F64, lengths: I64) -> F64:
     expo = np.exp(logits)
     probs = np.empty_like(expo)
     probs[order] = expo / expo.sum(axis=1, keepdims=True)
-    return np.asarray(probs, dtype=np.float64)
+    return np.asarray(probs.astype(np.float32), dtype=np.float64)  # float32: batch-independent digits
