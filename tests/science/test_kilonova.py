@@ -239,3 +239,60 @@ def test_export_of_a_scikit_learn_pipeline_equals_scikit_learn(tmp_path: Path) -
     again = tmp_path / "again"
     again.mkdir()
     assert export.export_fink2021(src, again) == meta  # same input, same bytes
+
+
+def _scipy_minimize(problem: features.BandProblem) -> np.ndarray:
+    """kndetect's own call: scipy's `minimize` (L-BFGS-B, finite differences) of its loss."""
+    from scipy.optimize import minimize
+
+    return np.asarray(minimize(problem.loss, np.zeros(3) + 0.5, bounds=[[-2, 2]] * 3).x)
+
+
+def _assert_fits_bit_identical(alerts: pa.Table, rows: np.ndarray) -> int:
+    """The module's features equal those from scipy's own minimiser, bit for bit; the number of fits."""
+    from threadpoolctl import threadpool_limits
+
+    pts = features.points(alerts)
+    pcs = model("kndetect").pcs
+    fits: list[features.BandProblem] = []
+
+    def reference(problem: features.BandProblem) -> np.ndarray:
+        fits.append(problem)
+        return _scipy_minimize(problem)
+
+    with threadpool_limits(1):  # scipy's BLAS threads only slow tiny problems down (same results)
+        expected = features.kndetect_features(pts, rows, pcs, solve=reference)
+    ours = features.kndetect_features(pts, rows, pcs)
+    assert ours.tobytes() == expected.tobytes(), np.argwhere(ours != expected)[:5]
+    return len(fits)
+
+
+def test_fits_are_bit_identical_to_scipys_on_every_shared_alert(shared_data: Path) -> None:
+    """Every band of every alert in the peer files (no cuts: more fits than the module makes)."""
+    n_fits = 0
+    for path in sorted((shared_data / "ztf/fink_processed").rglob("*.parquet")):
+        item = read_parquet(path)
+        if item is None or not item.alerts.num_rows:
+            continue
+        n_fits += _assert_fits_bit_identical(item.alerts, np.arange(item.alerts.num_rows))
+    assert n_fits > 100
+
+
+def _simulated_alerts(n: int) -> pa.Table:
+    from siskin.alerts.decoder import decode_payloads
+    from siskin.config import Settings
+    from siskin.simulate.ztf import simulate_night
+
+    payloads = list(simulate_night(20261121, n_alerts=n, seed=11))  # the latency benchmark's night
+    return decode_payloads(pa.array(payloads, pa.binary()), Settings().decode).alerts
+
+
+@pytest.mark.parametrize("n_alerts", [2000, pytest.param(15000, marks=pytest.mark.slow, id="15000-slow")])
+def test_fits_are_bit_identical_to_scipys_on_a_simulated_night(n_alerts: int) -> None:
+    """The fits the module makes on the latency benchmark's simulated night (young objects, many fits)."""
+    from siskin.science.modules.kilonova import KilonovaConfig, eligible
+
+    alerts = _simulated_alerts(n_alerts)
+    pts = features.points(alerts)
+    rows = np.flatnonzero(eligible(alerts, pts, KilonovaConfig()) & features.kndetect_fittable(pts))
+    assert _assert_fits_bit_identical(alerts, rows) == 2 * len(rows) > n_alerts // 20

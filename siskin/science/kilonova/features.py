@@ -17,14 +17,15 @@ with a magnitude only, converted to SNANA FLUXCAL (`10**(11 - 0.4 mag)`) and its
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-from scipy.optimize import minimize
 
 from siskin.science import sigmoid
+from siskin.science.lbfgsb import minimize_bounded
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -139,14 +140,43 @@ def fink2021_features(pts: Points, alerts: I64, pcs: F64) -> F64:
     return per_group.reshape(len(alerts), 10)
 
 
-def _kn_loss(coeff: F64, p0: F64, p1: F64, p2: F64, flux: F64, err: F64, weight: float) -> float:
-    """kndetect's loss, with its arithmetic order (the fit's finite differences see the same values)."""
-    y = coeff[0] * p0 + coeff[1] * p1 + coeff[2] * p2
-    loss = np.sum(np.divide(np.square(y - flux), np.square(err)))
-    reg = np.sum(np.square(coeff[[1, 2]]))
-    if coeff[0] < 0:
-        reg = reg + np.square(coeff[0])
-    return float(loss + reg * weight)
+@dataclass(frozen=True)
+class BandProblem:
+    """One band's kndetect fit: PC values at the points' epochs, normalised fluxes and errors, weight."""
+
+    p0: F64
+    p1: F64
+    p2: F64
+    flux: F64
+    err: F64
+    weight: float
+
+    def loss(self, coeff: F64) -> float:
+        """kndetect's loss, written as kndetect writes it (the reference `losses` must equal)."""
+        y = coeff[0] * self.p0 + coeff[1] * self.p1 + coeff[2] * self.p2
+        loss = np.sum(np.divide(np.square(y - self.flux), np.square(self.err)))
+        reg = np.sum(np.square(coeff[[1, 2]]))
+        if coeff[0] < 0:
+            reg = reg + np.square(coeff[0])
+        return float(loss + reg * self.weight)
+
+    def losses(self, coeffs: F64) -> F64:
+        """`loss` of each row of `coeffs` (k, 3) at once, with its operations in its order: the same bits
+        (each row's sum is numpy's pairwise sum of that row, as `np.sum` of the 1-d array)."""
+        y = coeffs[:, 0:1] * self.p0 + coeffs[:, 1:2] * self.p1 + coeffs[:, 2:3] * self.p2
+        loss = np.sum(np.divide(np.square(y - self.flux), np.square(self.err)), axis=1)
+        reg = np.square(coeffs[:, 1]) + np.square(coeffs[:, 2])
+        reg = np.where(coeffs[:, 0] < 0, reg + np.square(coeffs[:, 0]), reg)
+        return np.asarray(loss + reg * self.weight, dtype=np.float64)
+
+
+_X0 = np.zeros(3) + 0.5  # kndetect's start and bounds
+_LOWER, _UPPER = np.full(3, -2.0), np.full(3, 2.0)
+
+
+def solve_lean(problem: BandProblem) -> F64:
+    """kndetect's `minimize(loss, 0.5, bounds=[[-2, 2]] * 3).x`, bit for bit, without scipy's wrappers."""
+    return minimize_bounded(problem.losses, _X0, _LOWER, _UPPER)
 
 
 def _band_window(jd: F64, flux: F64) -> tuple[float, float, npt.NDArray[np.bool_]]:
@@ -156,8 +186,12 @@ def _band_window(jd: F64, flux: F64) -> tuple[float, float, npt.NDArray[np.bool_
     return float(flux[top]), float(mid), (jd > mid - half) & (jd < mid + half)
 
 
-def kndetect_band(jd: F64, flux: F64, err: F64, pcs: F64) -> list[float]:
-    """[coeff1, coeff2, coeff3, residuo, maxflux] of one band (zeros when it cannot be fitted)."""
+def kndetect_band(
+    jd: F64, flux: F64, err: F64, pcs: F64, solve: Callable[[BandProblem], F64] = solve_lean
+) -> list[float]:
+    """[coeff1, coeff2, coeff3, residuo, maxflux] of one band (zeros when it cannot be fitted).
+
+    `solve(problem)`: kndetect's scipy `minimize` of `problem.loss`, by default its lean equal."""
     if not len(jd):
         return [0.0] * 5
     max_flux, mid, window = _band_window(jd, flux)
@@ -169,13 +203,7 @@ def kndetect_band(jd: F64, flux: F64, err: F64, pcs: F64) -> list[float]:
     weight = float(np.square(max_flux / err[top]))
     nflux, nerr = flux / max_flux, err / max_flux
     p0, p1, p2 = pcs[0][index], pcs[1][index], pcs[2][index]
-    result = minimize(
-        _kn_loss,
-        np.zeros(3) + 0.5,
-        args=(p0, p1, p2, nflux, nerr, weight),
-        bounds=[[-2, 2]] * 3,
-    )
-    c = result.x
+    c = solve(BandProblem(p0, p1, p2, nflux, nerr, weight))
     y = c[0] * p0 + c[1] * p1 + c[2] * p2
     residual = float(np.sqrt(np.mean(np.divide(np.square(y - nflux), np.square(nerr)))))
     return [float(c[0]), float(c[1]), float(c[2]), residual, max_flux]
@@ -196,14 +224,18 @@ def kndetect_fittable(pts: Points) -> npt.NDArray[np.bool_]:
     return np.asarray(ok.all(axis=1))
 
 
-def kndetect_features(pts: Points, alerts: I64, pcs: F64) -> F64:
+def kndetect_features(
+    pts: Points, alerts: I64, pcs: F64, solve: Callable[[BandProblem], F64] = solve_lean
+) -> F64:
     """(len(alerts), 10) features [coeff1..3, residuo, maxflux] x (g, r): one bounded fit per band."""
     out = np.zeros((len(alerts), 10))
     order = np.lexsort((np.arange(len(pts.alert)), pts.band, pts.alert))  # stable: peer's order kept
     key = pts.alert[order] * 2 + pts.band[order]
     bounds = np.searchsorted(key, np.stack([alerts * 2, alerts * 2 + 1, alerts * 2 + 2], axis=1))
-    for row in range(len(alerts)):  # scipy's minimiser: one call per band of an eligible alert
+    for row in range(len(alerts)):  # the minimiser: one call per band of an eligible alert
         for band in (0, 1):
             sl = order[bounds[row, band] : bounds[row, band + 1]]
-            out[row, 5 * band : 5 * band + 5] = kndetect_band(pts.jd[sl], pts.flux[sl], pts.err[sl], pcs)
+            out[row, 5 * band : 5 * band + 5] = kndetect_band(
+                pts.jd[sl], pts.flux[sl], pts.err[sl], pcs, solve
+            )
     return out

@@ -1,0 +1,120 @@
+"""scipy's `minimize(fun, x0, bounds=...)` (L-BFGS-B, defaults, no `jac`), lean and batched.
+
+The kilonova features must equal the peer's, which fits with `scipy.optimize.minimize` on its defaults,
+so the fit must take the same steps bit for bit. scipy spends most of a 3-parameter fit in its
+wrappers (`ScalarFunction` copies and compares `x`, `approx_derivative` re-derives its step and bound
+handling on every gradient, each loss value is a separate call). This drives the same L-BFGS-B core
+(scipy's `_lbfgsb.setulb`, as `_minimize_lbfgsb` does) with the same forward-difference gradient
+(absolute step `eps` = 1e-8, flipped where `x + eps` leaves the upper bound, divided by
+`(x_i + h_i) - x_i`), but asks the caller for the loss at the point and its `n` shifted copies in one
+call, so the loss can be evaluated for all of them at once in numpy. Pinned scipy (constraints.txt);
+`tests/science/test_lbfgsb.py` and `tests/science/test_kilonova.py` check bit-identity against
+`minimize` itself, which a scipy upgrade that changed the method would fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import _lbfgsb
+
+F64 = npt.NDArray[np.float64]
+
+# `_minimize_lbfgsb`'s defaults
+MAXCOR = 10
+FTOL = 2.2204460492503131e-09
+GTOL = 1e-5
+EPS = 1e-8
+MAXFUN = 15000
+MAXITER = 15000
+MAXLS = 20
+_FACTR = FTOL / np.finfo(float).eps
+_REL_STEP = float(np.finfo(float).eps ** 0.5)  # approx_derivative's relative step for "2-point"
+_FG, _NEW_X = 3, 1  # setulb's task codes: "evaluate f and g at x", "an iteration ended"
+_STOP, _MAXFUN_REACHED, _MAXITER_REACHED = 5, 502, 504
+
+
+def minimize_bounded(losses: Callable[[F64], F64], x0: F64, lower: F64, upper: F64) -> F64:
+    """`scipy.optimize.minimize(fun, x0, bounds=list(zip(lower, upper))).x` for finite bounds, where
+    `losses(points)` returns `fun` of each row of a (n + 1, n) array with the same bits as `fun`."""
+    lower = np.array(lower, dtype=np.float64)
+    upper = np.array(upper, dtype=np.float64)
+    if not (np.all(np.isfinite(lower)) and np.all(np.isfinite(upper))):
+        raise ValueError("minimize_bounded needs finite bounds")
+    if np.any(lower > upper):
+        raise ValueError("LBFGSB - one of the lower bounds is greater than an upper bound.")
+    if np.any(lower == upper):
+        raise ValueError("minimize_bounded does not handle fixed variables")
+    x = np.array(np.clip(np.asarray(x0, dtype=np.float64).ravel(), lower, upper), dtype=np.float64)
+    if lower.shape != x.shape or upper.shape != x.shape:
+        raise ValueError("length of x0 != length of bounds")
+    n = x.size
+    m = MAXCOR
+    nbd = np.full(n, 2, dtype=np.int32)  # bounded below and above
+    wa = np.zeros(2 * m * n + 5 * n + 11 * m * m + 8 * m, np.float64)
+    iwa = np.zeros(3 * n, dtype=np.int32)
+    task = np.zeros(2, dtype=np.int32)
+    ln_task = np.zeros(2, dtype=np.int32)
+    lsave = np.zeros(4, dtype=np.int32)
+    isave = np.zeros(44, dtype=np.int32)
+    dsave = np.zeros(29, dtype=np.float64)
+    rows = np.arange(n)
+    # ScalarFunction evaluates f and g at x0 when it is made, and re-evaluates only at a new point;
+    # the first setulb call (task START) gets f = 0 and g = 0, as in `_minimize_lbfgsb`.
+    value, gradient = _value_and_gradient(losses, x, lower, upper, rows)
+    evaluated = x.copy()
+    nfev = n + 1
+    f, g = 0.0, np.zeros(n)
+    iterations = 0
+    while True:
+        _lbfgsb.setulb(
+            m, x, lower, upper, nbd, f, g, _FACTR, GTOL, wa, iwa, task, lsave, isave, dsave, MAXLS, ln_task
+        )
+        if task[0] == _FG:
+            if not np.array_equal(x, evaluated):
+                value, gradient = _value_and_gradient(losses, x, lower, upper, rows)
+                evaluated = x.copy()
+                nfev += n + 1
+            f, g = value, gradient
+        elif task[0] == _NEW_X:
+            iterations += 1
+            if iterations >= MAXITER:
+                task[0], task[1] = _STOP, _MAXITER_REACHED
+            elif nfev > MAXFUN:
+                task[0], task[1] = _STOP, _MAXFUN_REACHED
+        else:
+            return x
+
+
+def forward_steps(x: F64, lower: F64, upper: F64) -> F64:
+    """`approx_derivative`'s steps for "2-point" with `abs_step=EPS` and bounds: EPS (or the relative
+    step where x + EPS == x), flipped where x + h leaves the bounds and -h fits, else the distance to
+    the farther bound (`_adjust_scheme_to_bounds`, one-sided)."""
+    sign = (x >= 0).astype(float) * 2 - 1
+    h = np.where((x + EPS) - x == 0, _REL_STEP * sign * np.maximum(1.0, np.abs(x)), EPS)
+    lower_dist, upper_dist = x - lower, upper - x
+    shifted = x + h
+    violated = (shifted < lower) | (shifted > upper)
+    fitting = np.abs(h) <= np.maximum(lower_dist, upper_dist)
+    h[violated & fitting] *= -1
+    forward = (upper_dist >= lower_dist) & ~fitting
+    h[forward] = upper_dist[forward]
+    backward = (upper_dist < lower_dist) & ~fitting
+    h[backward] = -lower_dist[backward]
+    return h
+
+
+def _value_and_gradient(
+    losses: Callable[[F64], F64], x: F64, lower: F64, upper: F64, rows: npt.NDArray[np.intp]
+) -> tuple[float, F64]:
+    """f(x) and its forward-difference gradient as `approx_derivative` computes it, from one call:
+    `(f(x + h_i e_i) - f(x)) / ((x_i + h_i) - x_i)`."""
+    h = forward_steps(x, lower, upper)
+    points = np.repeat(x[None, :], x.size + 1, axis=0)
+    points[rows + 1, rows] = x + h
+    values = np.asarray(losses(points), dtype=np.float64)
+    if values.shape != (x.size + 1,):
+        raise ValueError(f"losses returned shape {values.shape} for {x.size + 1} points")
+    return float(values[0]), (values[1:] - values[0]) / ((x + h) - x)
