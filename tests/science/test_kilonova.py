@@ -262,6 +262,7 @@ def _assert_fits_bit_identical(alerts: pa.Table, rows: np.ndarray) -> int:
 
     with threadpool_limits(1):  # scipy's BLAS threads only slow tiny problems down (same results)
         expected = features.kndetect_features(pts, rows, pcs, solve=reference)
+    features._FIT_CACHE.clear()  # every fit computed here, none remembered from an earlier test
     ours = features.kndetect_features(pts, rows, pcs)
     assert ours.tobytes() == expected.tobytes(), np.argwhere(ours != expected)[:5]
     return len(fits)
@@ -296,3 +297,34 @@ def test_fits_are_bit_identical_to_scipys_on_a_simulated_night(n_alerts: int) ->
     pts = features.points(alerts)
     rows = np.flatnonzero(eligible(alerts, pts, KilonovaConfig()) & features.kndetect_fittable(pts))
     assert _assert_fits_bit_identical(alerts, rows) == 2 * len(rows) > n_alerts // 20
+
+
+def test_fits_are_remembered_and_fitted_once_per_distinct_band(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An object's g curve is the same in its r alert and in its next r alert: one fit, the same values."""
+    history = _fast(nights=3)
+    first = {"jd": JD + 0.2, "fid": 2, "magpsf": 19.3, "sigmapsf": 0.05}
+    second = {"jd": JD + 1.2, "fid": 2, "magpsf": 20.1, "sigmapsf": 0.05}
+    rows = [
+        first | {"ndethist": 7, "jdstarthist": JD - 3, "prv_candidates": history},
+        second | {"ndethist": 8, "jdstarthist": JD - 3, "prv_candidates": [*history, first]},
+    ]
+    pts = features.points(batch(rows))
+    pcs = model("kndetect").pcs
+    fitted: list[int] = []
+    solve_many = features.solve_lean_many
+
+    def counted(problems: list[features.BandProblem]) -> np.ndarray:
+        fitted.append(len(problems))
+        return solve_many(problems)
+
+    monkeypatch.setattr(features, "solve_lean_many", counted)
+    features._FIT_CACHE.clear()
+    once = features.kndetect_features(pts, np.array([0, 1]), pcs)
+    assert fitted == [3] and len(features._FIT_CACHE) == 3  # g (shared), r of each alert
+    assert (
+        np.array_equal(once[0, :5], once[1, :5]) and once[0, 0] != 0 and not np.array_equal(once[0], once[1])
+    )
+    again = features.kndetect_features(pts, np.array([1, 0]), pcs)
+    assert fitted == [3, 0] and again.tobytes() == once[::-1].tobytes()  # all remembered
+    expected = features.kndetect_features(pts, np.array([0, 1]), pcs, solve=_scipy_minimize)
+    assert expected.tobytes() == once.tobytes()

@@ -17,6 +17,9 @@ with a magnitude only, converted to SNANA FLUXCAL (`10**(11 - 0.4 mag)`) and its
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,7 +28,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from siskin.science import sigmoid
-from siskin.science.lbfgsb import minimize_bounded
+from siskin.science.lbfgsb import minimize_bounded, minimize_bounded_many
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -179,11 +182,80 @@ def solve_lean(problem: BandProblem) -> F64:
     return minimize_bounded(problem.losses, _X0, _LOWER, _UPPER)
 
 
+class _Stacked:
+    """Many bands' problems, stacked per number of points, so that one numpy call evaluates `loss` for
+    all the problems of one size at once (rows of equal length: each row's sum is `np.sum` of it)."""
+
+    def __init__(self, problems: list[BandProblem]) -> None:
+        self.size = np.array([len(p.flux) for p in problems], dtype=np.int64)
+        self.slot = np.zeros(len(problems), dtype=np.int64)  # position in its size's stack
+        self.stacks: dict[int, tuple[F64, F64, F64, F64, F64, F64]] = {}
+        for size in np.unique(self.size):
+            members = np.flatnonzero(self.size == size)
+            self.slot[members] = np.arange(len(members))
+            group = [problems[i] for i in members]
+            self.stacks[int(size)] = (
+                np.stack([p.p0 for p in group]),
+                np.stack([p.p1 for p in group]),
+                np.stack([p.p2 for p in group]),
+                np.stack([p.flux for p in group]),
+                np.square(np.stack([p.err for p in group])),
+                np.array([p.weight for p in group]),
+            )
+
+    def losses(self, problems: npt.NDArray[np.intp], coeffs: F64) -> F64:
+        """`BandProblem.losses` of each problem's points (k, m, 3) -> (k, m), the same operations."""
+        out = np.empty(coeffs.shape[:2])
+        sizes = self.size[problems]
+        for size in np.unique(sizes):
+            sel = np.flatnonzero(sizes == size)
+            p0, p1, p2, flux, err2, weight = (a[self.slot[problems[sel]]] for a in self.stacks[int(size)])
+            c = coeffs[sel]  # (k, m, 3)
+            y = c[:, :, 0:1] * p0[:, None, :] + c[:, :, 1:2] * p1[:, None, :] + c[:, :, 2:3] * p2[:, None, :]
+            loss = np.sum(np.divide(np.square(y - flux[:, None, :]), err2[:, None, :]), axis=-1)
+            reg = np.square(c[:, :, 1]) + np.square(c[:, :, 2])
+            reg = np.where(c[:, :, 0] < 0, reg + np.square(c[:, :, 0]), reg)
+            out[sel] = loss + reg * weight[:, None]
+        return out
+
+
+def solve_lean_many(problems: list[BandProblem]) -> F64:
+    """`solve_lean` of each problem (rows of the result), the fits advancing together so that each round
+    evaluates the loss of all the fits that need it in one numpy call per problem size."""
+    if not problems:
+        return np.zeros((0, 3))
+    stacked = _Stacked(problems)
+    x0 = np.repeat(_X0[None, :], len(problems), axis=0)
+    return minimize_bounded_many(stacked.losses, x0, _LOWER, _UPPER)
+
+
 def _band_window(jd: F64, flux: F64) -> tuple[float, float, npt.NDArray[np.bool_]]:
     top = int(np.argmax(flux))
     mid = jd[top]
     half = TIME_BIN * (N_GRID - 1) / 2
     return float(flux[top]), float(mid), (jd > mid - half) & (jd < mid + half)
+
+
+def _band_problem(jd: F64, flux: F64, err: F64, pcs: F64) -> tuple[BandProblem, float] | None:
+    """kndetect's fit problem of one band and its maximum flux; None when it cannot be fitted."""
+    if not len(jd):
+        return None
+    max_flux, mid, window = _band_window(jd, flux)
+    jd, flux, err = jd[window], flux[window], err[window]
+    if not (max_flux > KNDETECT_FLUX_MIN and len(jd) >= 2):
+        return None
+    top = int(np.argmax(flux))
+    index = np.around((jd - mid) / TIME_BIN + (N_GRID - 1) / 2).astype(int)
+    weight = float(np.square(max_flux / err[top]))
+    nflux, nerr = flux / max_flux, err / max_flux
+    return BandProblem(pcs[0][index], pcs[1][index], pcs[2][index], nflux, nerr, weight), max_flux
+
+
+def _band_features(problem: BandProblem, c: F64, max_flux: float) -> list[float]:
+    """[coeff1, coeff2, coeff3, residuo, maxflux] from the fitted coefficients, as kndetect."""
+    y = c[0] * problem.p0 + c[1] * problem.p1 + c[2] * problem.p2
+    residual = float(np.sqrt(np.mean(np.divide(np.square(y - problem.flux), np.square(problem.err)))))
+    return [float(c[0]), float(c[1]), float(c[2]), residual, max_flux]
 
 
 def kndetect_band(
@@ -192,21 +264,11 @@ def kndetect_band(
     """[coeff1, coeff2, coeff3, residuo, maxflux] of one band (zeros when it cannot be fitted).
 
     `solve(problem)`: kndetect's scipy `minimize` of `problem.loss`, by default its lean equal."""
-    if not len(jd):
+    prepared = _band_problem(jd, flux, err, pcs)
+    if prepared is None:
         return [0.0] * 5
-    max_flux, mid, window = _band_window(jd, flux)
-    jd, flux, err = jd[window], flux[window], err[window]
-    if not (max_flux > KNDETECT_FLUX_MIN and len(jd) >= 2):
-        return [0.0] * 5
-    top = int(np.argmax(flux))
-    index = np.around((jd - mid) / TIME_BIN + (N_GRID - 1) / 2).astype(int)
-    weight = float(np.square(max_flux / err[top]))
-    nflux, nerr = flux / max_flux, err / max_flux
-    p0, p1, p2 = pcs[0][index], pcs[1][index], pcs[2][index]
-    c = solve(BandProblem(p0, p1, p2, nflux, nerr, weight))
-    y = c[0] * p0 + c[1] * p1 + c[2] * p2
-    residual = float(np.sqrt(np.mean(np.divide(np.square(y - nflux), np.square(nerr)))))
-    return [float(c[0]), float(c[1]), float(c[2]), residual, max_flux]
+    problem, max_flux = prepared
+    return _band_features(problem, solve(problem), max_flux)
 
 
 def kndetect_fittable(pts: Points) -> npt.NDArray[np.bool_]:
@@ -224,18 +286,57 @@ def kndetect_fittable(pts: Points) -> npt.NDArray[np.bool_]:
     return np.asarray(ok.all(axis=1))
 
 
+# Fits of identical inputs give identical results: an object's g curve is the same in its g alert and in
+# the r alert that follows it, and again in later micro-batches. Keyed by the PCs' digest and the exact
+# bytes of the band's (jd, flux, err); bounded.
+_FIT_CACHE: OrderedDict[bytes, list[float]] = OrderedDict()
+_FIT_CACHE_SIZE = 20_000  # keys hold one band's points (< 1 KB): ~20 MB at most per worker
+_FIT_LOCK = threading.Lock()
+
+
 def kndetect_features(
-    pts: Points, alerts: I64, pcs: F64, solve: Callable[[BandProblem], F64] = solve_lean
+    pts: Points, alerts: I64, pcs: F64, solve: Callable[[BandProblem], F64] | None = None
 ) -> F64:
-    """(len(alerts), 10) features [coeff1..3, residuo, maxflux] x (g, r): one bounded fit per band."""
+    """(len(alerts), 10) features [coeff1..3, residuo, maxflux] x (g, r): one bounded fit per band.
+
+    By default the fits of all bands run together (`solve_lean_many`) and are remembered per process;
+    `solve(problem)` fits band by band instead (scipy's `minimize`, for comparison), remembering nothing."""
     out = np.zeros((len(alerts), 10))
     order = np.lexsort((np.arange(len(pts.alert)), pts.band, pts.alert))  # stable: peer's order kept
-    key = pts.alert[order] * 2 + pts.band[order]
-    bounds = np.searchsorted(key, np.stack([alerts * 2, alerts * 2 + 1, alerts * 2 + 2], axis=1))
-    for row in range(len(alerts)):  # the minimiser: one call per band of an eligible alert
+    group = pts.alert[order] * 2 + pts.band[order]
+    bounds = np.searchsorted(group, np.stack([alerts * 2, alerts * 2 + 1, alerts * 2 + 2], axis=1))
+    digest = hashlib.blake2b(np.ascontiguousarray(pcs).tobytes(), digest_size=16).digest()
+    pending: dict[bytes, list[tuple[int, int]]] = {}  # a band to fit -> its (row, band) places
+    problems: list[tuple[BandProblem, float]] = []
+    for row in range(len(alerts)):  # per band: the remembered result, or its fit problem
         for band in (0, 1):
             sl = order[bounds[row, band] : bounds[row, band + 1]]
-            out[row, 5 * band : 5 * band + 5] = kndetect_band(
-                pts.jd[sl], pts.flux[sl], pts.err[sl], pcs, solve
-            )
+            jd, flux, err = pts.jd[sl], pts.flux[sl], pts.err[sl]
+            if solve is not None:
+                out[row, 5 * band : 5 * band + 5] = kndetect_band(jd, flux, err, pcs, solve)
+                continue
+            key = digest + len(jd).to_bytes(4, "little") + jd.tobytes() + flux.tobytes() + err.tobytes()
+            if key in pending:  # the same band twice in the batch: one fit
+                pending[key].append((row, band))
+                continue
+            with _FIT_LOCK:
+                hit = _FIT_CACHE.get(key)
+                if hit is not None:
+                    _FIT_CACHE.move_to_end(key)
+            if hit is not None:
+                out[row, 5 * band : 5 * band + 5] = hit
+                continue
+            prepared = _band_problem(jd, flux, err, pcs)
+            if prepared is not None:  # else zeros (cheap to find again: not remembered)
+                pending[key] = [(row, band)]
+                problems.append(prepared)
+    coeffs = solve_lean_many([problem for problem, _ in problems])
+    for (key, places), (problem, max_flux), c in zip(pending.items(), problems, coeffs, strict=True):
+        result = _band_features(problem, c, max_flux)
+        for row, band in places:
+            out[row, 5 * band : 5 * band + 5] = result
+        with _FIT_LOCK:
+            _FIT_CACHE[key] = result
+            if len(_FIT_CACHE) > _FIT_CACHE_SIZE:
+                _FIT_CACHE.popitem(last=False)
     return out
