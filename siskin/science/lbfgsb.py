@@ -7,9 +7,13 @@ handling on every gradient, each loss value is a separate call). This drives the
 (scipy's `_lbfgsb.setulb`, as `_minimize_lbfgsb` does) with the same forward-difference gradient
 (absolute step `eps` = 1e-8, flipped where `x + eps` leaves the upper bound, divided by
 `(x_i + h_i) - x_i`), but asks the caller for the loss at the point and its `n` shifted copies in one
-call, so the loss can be evaluated for all of them at once in numpy. Pinned scipy (constraints.txt);
-`tests/science/test_lbfgsb.py` and `tests/science/test_kilonova.py` check bit-identity against
-`minimize` itself, which a scipy upgrade that changed the method would fail.
+call, and advances many fits in lockstep, so the loss of every fit that needs one at a round is
+evaluated in one numpy call. Pinned scipy (constraints.txt); `tests/science/test_lbfgsb.py` and
+`tests/science/test_kilonova.py` check bit-identity against `minimize` itself, which a scipy upgrade
+that changed the method would fail.
+
+setulb calls scipy's OpenBLAS on tiny arrays; with more than one OpenBLAS thread (outside Spark, whose
+Python workers get `OMP_NUM_THREADS=1`) the threads' hand-offs cost ~10x its CPU. Results are the same.
 """
 
 from __future__ import annotations
