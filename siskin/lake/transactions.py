@@ -14,6 +14,7 @@ commits, 100 by default) bound what a cold load reads.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -48,16 +49,48 @@ def open_table(uri: str) -> DeltaTable | None:
         return None
 
 
-def current_table(uri: str) -> DeltaTable | None:
+def _local_log(uri: str) -> str | None:
+    """The table's `_delta_log` directory when it is on the local filesystem, else None."""
+    if uri.startswith("file://"):
+        uri = uri[len("file://") :]
+    elif "://" in uri:
+        return None
+    return os.path.join(uri, "_delta_log")
+
+
+def _log_state(table: DeltaTable, uri: str) -> str:
+    """`same`, `newer` or `replaced` for a local table against the version this copy holds (two stats);
+    `unknown` for object stores.
+
+    A stage asks for the same tables several times per micro-batch (already committed? the commit, the
+    `ops.batches` row); delta-rs's `update_incremental` lists the log each time (~3 ms). The version
+    after ours missing and ours present means nothing changed; ours missing means the table was deleted
+    and recreated underneath (a younger log), which an incremental update would not notice.
+    """
+    log_dir = _local_log(uri)
+    if log_dir is None:
+        return "unknown"
+    version = table.version()
+    if not os.path.exists(os.path.join(log_dir, f"{version:020d}.json")):
+        return "replaced"
+    return "newer" if os.path.exists(os.path.join(log_dir, f"{version + 1:020d}.json")) else "same"
+
+
+def current_table(uri: str, *, refresh: bool = True) -> DeltaTable | None:
     """The table at its latest version, kept open per thread and brought up to date incrementally.
 
-    Costs one log listing plus the commits added since the previous call, whatever the table's history.
+    Costs two `stat`s when nothing changed (local tables), else one log listing plus the commits added
+    since the previous call, whatever the table's history. `refresh=False`: this thread's copy as it is.
     """
     tables: dict[str, DeltaTable] = _open.__dict__.setdefault("tables", {})
     table = tables.get(uri)
     if table is not None:
         try:
-            table.update_incremental()
+            state = _log_state(table, uri) if refresh else "same"
+            if state == "replaced":
+                raise LakeError(f"{uri} was recreated")
+            if state != "same":
+                table.update_incremental()
             return table
         except Exception:  # the table was deleted or replaced underneath: load it again
             tables.pop(uri, None)

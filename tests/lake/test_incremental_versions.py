@@ -70,3 +70,25 @@ def test_the_stream_reader_follows_new_versions_and_pickles_without_its_table(tm
     shipped = pickle.loads(pickle.dumps(reader))  # what Spark sends to the tasks
     assert shipped._table is None and shipped.path == uri
     assert [len(p.files) for p in reader.partitions({"version": 1}, {"version": 3})] == [2]
+
+
+def test_an_unchanged_table_is_not_reread_and_a_recreated_one_is(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """No new log entry: no `update_incremental` (two stats); a table deleted and recreated is reloaded."""
+    import shutil
+
+    uri = str(tmp_path / "t")
+    for v in range(3):
+        _commit(uri, "a", v)
+    mine = current_table(uri)
+    assert mine is not None and mine.version() == 3  # the create, then three appends
+    calls: list[int] = []
+    real = DeltaTable.update_incremental
+    monkeypatch.setattr(DeltaTable, "update_incremental", lambda self: calls.append(1) or real(self))
+    assert current_table(uri) is mine and calls == []  # nothing new: the copy is current
+    _in_other_thread(_commit, uri, "b", 0)
+    assert current_table(uri) is mine and mine.version() == 4 and calls == [1]
+    shutil.rmtree(uri)  # replaced underneath by a younger table: version 4 no longer exists
+    _commit(uri, "c", 0)
+    fresh = current_table(uri)
+    assert fresh is not None and fresh.version() == 1
+    assert already_committed(uri, "c", 0) and not already_committed(uri, "a", 0)
