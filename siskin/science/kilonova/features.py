@@ -11,8 +11,12 @@ with a magnitude only, converted to SNANA FLUXCAL (`10**(11 - 0.4 mag)`) and its
 * `kndetect_features` (fink-science >= 3): per band, the points within 50 d of the brightest, fitted (when
   the brightest flux > 200 and >= 2 points remain) with 3 PCs by bounded L-BFGS-B on a chi-square
   regularised towards small 2nd/3rd coefficients and a non-negative 1st. Features per band: 3 coefficients,
-  RMS normalised residual, maximum flux. One scipy minimisation per band: the caller fits only the alerts
-  that pass the peer's cuts, and only when both bands can be fitted (the score is 0 otherwise).
+  RMS normalised residual, maximum flux. The peer calls scipy's `minimize` per band; here the same
+  L-BFGS-B steps, bit for bit, run for all bands of a batch in lockstep (`siskin/science/lbfgsb.py`: scipy's
+  `setulb` core, the loss and its forward differences for every fit in one numpy call per round and band
+  size), and a band's result is remembered per process for identical inputs (an object's g curve is the
+  same in its g alert and in its next r alert). The caller fits only the alerts that pass the peer's cuts,
+  and only when both bands can be fitted (the score is 0 otherwise).
 """
 
 from __future__ import annotations
