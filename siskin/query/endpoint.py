@@ -35,6 +35,11 @@ from siskin.config import Settings
 from siskin.errors import ConfigurationError, SiskinError
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+# The endpoint's JVM compiles with C1 only. Its work is many short queries, each with freshly generated
+# code: C2 spent more CPU compiling than its faster code ever saved (a dbt build of the demo lake: 36 s
+# of C2 compiler threads out of ~100 s of JVM CPU; start 30-50 s -> 16 s, build's endpoint CPU ~halved).
+# `spark.driver.extraJavaOptions` in `spark.conf` replaces these.
+ENDPOINT_JVM_OPTIONS = ("-XX:TieredStopAtLevel=1",)
 STATE_FILE = "endpoint.json"
 VERSIONS_FILE = "versions.json"  # the Delta version of each table the endpoint serves, after each sync
 
@@ -132,6 +137,15 @@ def _hive_conf(settings: Settings, port: int) -> dict[str, str]:
         "hive.metastore.client.connect.retry.delay": "0s",
         "hive.hmshandler.retry.attempts": "1",
         "hive.hmshandler.retry.interval": "0",
+        # ... and the same through the Hadoop configuration, which is what Hive's execution client
+        # actually reads: each session close tried to boot an embedded Derby metastore through
+        # DataNucleus and failed (0.1-1 s of CPU and a stack trace in derby.log per close; dbt opens
+        # and closes a session per node). With no raw store to load the attempt fails at once.
+        "spark.hadoop.hive.metastore.uris": "thrift://127.0.0.1:1",
+        "spark.hadoop.hive.metastore.rawstore.impl": "siskin.NoMetastore",
+        "spark.hadoop.hive.metastore.connect.retries": "1",
+        "spark.hadoop.hive.hmshandler.retry.attempts": "1",
+        "spark.hadoop.hive.hmshandler.retry.interval": "0",
     }
     if cfg.auth == "ldap":
         conf["hive.server2.authentication.ldap.url"] = str(cfg.ldap_url)
@@ -275,6 +289,7 @@ def endpoint_spark(settings: Settings, extra: dict[str, str]) -> Any:
     shutil.rmtree(derby, ignore_errors=True)
     derby.mkdir(parents=True, exist_ok=True)
     options = [o for o in _java_options() if not o.startswith("-Dderby.system.home=")]
+    options += list(ENDPOINT_JVM_OPTIONS)
     conf.setdefault("spark.driver.extraJavaOptions", " ".join([*options, f"-Dderby.system.home={derby}"]))
     conf.setdefault("spark.sql.python.filterPushdown.enabled", "true")
     conf.setdefault("spark.sql.catalogImplementation", "in-memory")

@@ -1,4 +1,7 @@
 -- Per-object state from gold, one row per (survey, object).
+-- A table, not a view: gold.objects is bucketed into hundreds of small files, and its tests, `candidates`
+-- and the relationships tests would each list and open all of them again.
+{{ config(materialized='table', file_format='parquet') }}
 select
   survey,
   objectId as object_id,
