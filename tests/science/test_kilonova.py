@@ -328,3 +328,26 @@ def test_fits_are_remembered_and_fitted_once_per_distinct_band(monkeypatch: pyte
     assert fitted == [3, 0] and again.tobytes() == once[::-1].tobytes()  # all remembered
     expected = features.kndetect_features(pts, np.array([0, 1]), pcs, solve=_scipy_minimize)
     assert expected.tobytes() == once.tobytes()
+
+
+def test_batched_losses_equal_kndetects_loss_bit_for_bit() -> None:
+    """The batched loss (per problem and stacked per size) has the bits of kndetect's scalar loss,
+    sizes 2..60 (numpy's pairwise sums change blocking at 8 and beyond), negative 1st coefficients too."""
+    rng = np.random.default_rng(5)
+    problems = [
+        features.BandProblem(
+            *rng.normal(size=(3, size)),
+            flux=rng.uniform(0, 1, size),
+            err=rng.uniform(0.01, 0.3, size),
+            weight=float(rng.uniform(1, 1e4)),
+        )
+        for size in rng.integers(2, 61, 150)
+    ]
+    coeffs = rng.uniform(-2, 2, size=(len(problems), 4, 3))
+    expected = np.array([[p.loss(c) for c in cs] for p, cs in zip(problems, coeffs, strict=True)])
+    alone = np.array([p.losses(cs) for p, cs in zip(problems, coeffs, strict=True)])
+    which = rng.permutation(len(problems))
+    stacked = features._Stacked(problems).losses(which, coeffs[which])
+    assert alone.tobytes() == expected.tobytes()
+    assert stacked.tobytes() == expected[which].tobytes()
+    assert (coeffs[:, :, 0] < 0).any() and len({len(p.flux) for p in problems}) > 40
