@@ -7,7 +7,7 @@ files; the driver deduplicates and commits them (`siskin.silver.batch`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -208,15 +208,36 @@ def silver_transform(settings: Settings, bronze_uri: str) -> Callable[[pa.Table]
 
     def transform(batch: pa.Table) -> dict[str, pa.Table]:
         if "payload" in batch.column_names:
-            chunks = [batch]
+            chunks: Iterable[pa.Table] = [batch]
         else:
-            chunks = list(read_file_refs(bronze_uri, batch))
-        parts = [decode_bronze(as_bronze(c), settings) for c in chunks if c.num_rows]
+            chunks = read_file_refs(bronze_uri, batch, batch_rows=DECODE_ROWS)
+        groups = _grouped((as_bronze(c) for c in chunks if c.num_rows), DECODE_ROWS)
+        parts = [decode_bronze(group, settings) for group in groups]
         if not parts:
             return {}
         return {key: pa.concat_tables([p[key] for p in parts]) for key in parts[0]}
 
     return transform
+
+
+# Bronze rows decoded (and scored by every science module) per call. Each call has a fixed cost (the
+# decoder, every module's set-up, model calls), and a micro-batch's bronze files are small (one per
+# Kafka partition per bronze batch: a dozen alerts each at 25 alerts/s), so files are decoded together.
+DECODE_ROWS = 2000
+
+
+def _grouped(tables: Iterable[pa.Table], rows: int) -> Iterator[pa.Table]:
+    """Consecutive tables of one schema concatenated into groups of about `rows` rows (order kept)."""
+    pending: list[pa.Table] = []
+    count = 0
+    for table in tables:
+        pending.append(table)
+        count += table.num_rows
+        if count >= rows:
+            yield pa.concat_tables(pending)
+            pending, count = [], 0
+    if pending:
+        yield pa.concat_tables(pending)
 
 
 def as_bronze(table: pa.Table) -> pa.Table:

@@ -156,3 +156,51 @@ def test_an_older_table_gains_the_columns_a_new_module_declares(tmp_path: pytest
     names = DeltaTable(uri).schema().to_arrow().names
     assert names == ["candid", "night", "anomaly_score", "anomaly_version"]
     assert add_missing_columns(uri, new) == []
+
+
+def test_a_tasks_small_bronze_files_are_decoded_together_with_the_same_rows(
+    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bronze files are one per Kafka partition and batch (a dozen alerts at low rates): the silver task
+    decodes and scores them in one call, not one per file, and the rows are those of file-by-file."""
+    import siskin.silver.transform as transform
+    from siskin.lake.catalog import BRONZE_SCHEMA
+    from siskin.lake.delta_source import DataFile, file_refs_batch
+    from siskin.lake.parquet_files import write_data_files
+
+    settings = Settings().model_copy(update={"lake": str(tmp_path / "lake")})
+    bronze = transform.as_bronze(_bronze(30))
+    uri = str(tmp_path / "bronze")
+    files = [
+        DataFile(add.path, add.partition_values, add.rows)
+        for lo in range(0, 30, 6)
+        for add in write_data_files(bronze.slice(lo, 6), uri, ("night",))
+    ]
+    assert len(files) == 5
+    calls: list[int] = []
+    real = transform.decode_bronze
+    monkeypatch.setattr(
+        transform, "decode_bronze", lambda rows, s: calls.append(rows.num_rows) or real(rows, s)
+    )
+    together = transform.silver_transform(settings, uri)(pa.Table.from_batches([file_refs_batch(files)]))
+    assert calls == [30]
+    one_by_one = [real(transform.as_bronze(bronze.slice(lo, 6)), settings) for lo in range(0, 30, 6)]
+    expected = pa.concat_tables([p["silver.alerts"] for p in one_by_one])
+    got = together["silver.alerts"]
+    assert got.column("candid").to_pylist() == expected.column("candid").to_pylist()
+    stable = [n for n in got.column_names if n != "processed_at"]  # the decode's clock
+    differ = [n for n in stable if not _same(got.column(n).to_pylist(), expected.column(n).to_pylist())]
+    assert differ == []
+    assert BRONZE_SCHEMA.names == bronze.column_names
+    assert got.num_rows == 30 and "lc_features_g" in stable
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal values, NaN equal to NaN (light-curve features of short curves are NaN)."""
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b
