@@ -242,6 +242,9 @@ class StreamSettings(_Section):
     """Trigger cadence and per-trigger limits of the chained bronze -> silver -> gold queries."""
 
     trigger_seconds: float = 2.0
+    # gold is not on the path to subscribers (bronze -> silver -> distribute is): a longer cadence
+    # spreads its per-batch fold and MERGE over more alerts, leaving the CPU to the path
+    gold_trigger_seconds: float = Field(default=10.0, gt=0)
     max_files_per_trigger: int = 64
     # a landed file is read once its size and mtime stayed the same over two listings this far apart
     watch_stable_seconds: float = Field(default=2.0, ge=0)

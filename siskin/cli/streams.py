@@ -49,7 +49,11 @@ def cmd_bench_latency(args: argparse.Namespace) -> int:
     from siskin.bench.latency import run_latency_benchmark
 
     result = run_latency_benchmark(
-        _settings(args), rate=args.rate, duration_s=args.duration, partitions=args.partitions
+        _settings(args),
+        rate=args.rate,
+        duration_s=args.duration,
+        partitions=args.partitions,
+        warmup_alerts=args.warmup_alerts,
     )
     print(json.dumps(result))
     return 0
@@ -78,4 +82,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.add_argument("--rate", type=float, default=250.0, help="publish rate, alerts/s")
     p.add_argument("--duration", type=float, default=60.0, help="seconds of publishing")
     p.add_argument("--partitions", type=int, default=4, help="input topic partitions")
+    p.add_argument(
+        "--warmup-alerts",
+        type=int,
+        default=1000,
+        help="alerts sent through the whole path (and awaited) before the measured ones (0: a cold start)",
+    )
     p.set_defaults(func=cmd_bench_latency)

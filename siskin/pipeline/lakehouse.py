@@ -107,10 +107,12 @@ class Lakehouse:
             .load()
         )
 
-    def _trigger(self, writer: DataStreamWriter, available_now: bool) -> DataStreamWriter:
+    def _trigger(
+        self, writer: DataStreamWriter, available_now: bool, seconds: float | None = None
+    ) -> DataStreamWriter:
         if available_now:
             return writer.trigger(availableNow=True)
-        return writer.trigger(processingTime=f"{self.settings.stream.trigger_seconds} seconds")
+        return writer.trigger(processingTime=f"{seconds or self.settings.stream.trigger_seconds} seconds")
 
     def _bronze_query(
         self,
@@ -202,7 +204,9 @@ class Lakehouse:
         self.hold(["gold"], "gold stream")
         ckpt = checkpoint_path(self.checkpoints, "gold")
         stage = GoldStage(self.settings, checkpoint_app_id(ckpt, "gold"), query="gold")
-        return self._survey_query(stage, "gold", ckpt, available_now)
+        return self._survey_query(
+            stage, "gold", ckpt, available_now, seconds=self.settings.stream.gold_trigger_seconds
+        )
 
     def start_distribute(self, *, available_now: bool = False) -> StreamingQuery:
         """Each survey's silver table -> one gold table and one Kafka topic per filter (`siskin.streams`)."""
@@ -219,7 +223,12 @@ class Lakehouse:
         return self._survey_query(stage, "distribute", ckpt, available_now)
 
     def _survey_query(
-        self, stage: Callable[[DataFrame, int], None], name: str, ckpt: str, available_now: bool
+        self,
+        stage: Callable[[DataFrame, int], None],
+        name: str,
+        ckpt: str,
+        available_now: bool,
+        seconds: float | None = None,
     ) -> StreamingQuery:
         """A query over the union of every survey's silver table (replay commits skipped)."""
         from pyspark.sql import functions as F
@@ -235,7 +244,7 @@ class Lakehouse:
         for other in sources[1:]:
             union = union.unionByName(other)
         writer = union.writeStream.foreachBatch(stage).option("checkpointLocation", ckpt).queryName(name)
-        return self._trigger(writer, available_now).start()
+        return self._trigger(writer, available_now, seconds).start()
 
     def run_downstream_available_now(self) -> None:
         """Bring silver, gold (and the filtered streams if `streams.enabled`) up to date with bronze."""
