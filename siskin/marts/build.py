@@ -168,7 +168,7 @@ def build(settings: Settings, night: int | None = None, *, docs: bool = True) ->
         result.seconds["publish"] = round(time.monotonic() - clock, 2)
         if docs:
             clock = time.monotonic()
-            result.docs = generate_docs(settings, env, work)
+            result.docs = generate_docs(settings, env, work, night)
             result.seconds["docs"] = round(time.monotonic() - clock, 2)
     finally:
         if started:
@@ -176,9 +176,11 @@ def build(settings: Settings, night: int | None = None, *, docs: bool = True) ->
     return result
 
 
-def generate_docs(settings: Settings, env: dict[str, str], work: Path) -> str:
-    """`dbt docs generate --static` into `<lake>/_reports/dbt_docs/index.html` (self-contained)."""
-    proc = run_dbt(["docs", "generate", "--static"], env)
+def generate_docs(settings: Settings, env: dict[str, str], work: Path, night: int | None = None) -> str:
+    """`dbt docs generate --static` into `<lake>/_reports/dbt_docs/index.html` (self-contained).
+
+    With the build's `--vars`, so dbt reuses the build's parse (other vars force a full re-parse)."""
+    proc = run_dbt(["docs", "generate", "--static", "--vars", json.dumps({"night": night})], env)
     if proc.returncode != 0:
         raise _failure(proc, work, "dbt docs generate")
     out = Path(settings.lake_uri.removeprefix("file://")) / "_reports" / "dbt_docs"

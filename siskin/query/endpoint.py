@@ -36,9 +36,11 @@ from siskin.errors import ConfigurationError, SiskinError
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 # The endpoint's JVM compiles with C1 only. Its work is many short queries, each with freshly generated
-# code: C2 spent more CPU compiling than its faster code ever saved (a dbt build of the demo lake: 36 s
-# of C2 compiler threads out of ~100 s of JVM CPU; start 30-50 s -> 16 s, build's endpoint CPU ~halved).
-# `spark.driver.extraJavaOptions` in `spark.conf` replaces these.
+# code: C2 spent more CPU compiling than its faster code saved (a dbt build of the demo lake: 36 s of C2
+# compiler threads out of ~100 s of JVM CPU). Measured, cold endpoint + one marts build on 20k alerts:
+# start 16 -> 8 s, build 54 -> 40 s, endpoint CPU 66 -> 49 s. A long scan runs ~2x slower on C1 code
+# (the full gold.lightcurves view: 3 -> 6-7 s warm); for an endpoint serving mostly large scans, set
+# `spark.driver.extraJavaOptions` in `spark.conf` (it replaces these and Siskin's log/Derby options).
 ENDPOINT_JVM_OPTIONS = ("-XX:TieredStopAtLevel=1",)
 STATE_FILE = "endpoint.json"
 VERSIONS_FILE = "versions.json"  # the Delta version of each table the endpoint serves, after each sync

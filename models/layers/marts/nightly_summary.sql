@@ -26,7 +26,8 @@ grouped as (
     grouping(band) as all_bands,
     grouping(class) as all_classes,
     count(*) as n,
-    count(distinct object_key) as n_objects,
+    size(collect_set(object_key)) as n_objects,  -- not count(distinct): with percentile_approx beside it
+    -- Spark builds one percentile sketch per (group, object) (14 s instead of 0.2 s on 20k alerts)
     count_if(quality_ok) as n_good,
     avg(case when quality_ok then 1.0 else 0.0 end) as quality_ok_fraction,
     percentile_approx(latency_s, 0.5) as latency_p50_s,
