@@ -16,6 +16,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 
 from siskin.lake.parquet_files import FileAdd, write_data_files, write_data_files_with_keys
+from siskin.spark.worker_heap import settle_after_task
 
 Transform = Callable[[pa.Table], dict[str, pa.Table]]
 
@@ -106,6 +107,7 @@ def _task_function(
                     ]
                 ),
             )
+        settle_after_task()
 
     return run
 
