@@ -78,6 +78,13 @@ def test_dbt_build_publishes_delta_marts(marts_lake: Path) -> None:
     classes = dict(summary.sort_by("night").column("alerts_per_class")[0].as_py())
     first = alerts.filter(pc.equal(alerts.column("night"), min(per_night)))
     assert classes == dict(Counter(c or "unclassified" for c in first.column("finkclass").to_pylist()))
+    # the one-scan aggregation (grouping sets) gives the same per-night counts as counting directly
+    row = summary.sort_by("night").slice(0, 1).to_pylist()[0]
+    assert row["n_objects"] == len(set(first.column("objectId").to_pylist()))
+    assert row["n_good"] == sum(bool(q) for q in first.column("quality_ok").to_pylist())
+    bands = Counter({1: "g", 2: "r", 3: "i"}.get(f, "unknown") for f in first.column("fid").to_pylist())
+    assert dict(row["alerts_per_band"]) == dict(bands)
+    assert dict(row["alerts_per_survey"]) == {"ztf": first.num_rows}
 
     lightcurves = DeltaTable(str(marts_lake / "gold" / "object_lightcurves")).to_pyarrow_table()
     assert lightcurves.num_rows == len(set(alerts.column("objectId").to_pylist()))

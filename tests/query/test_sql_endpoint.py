@@ -165,3 +165,15 @@ def test_duckdb_engine_answers_from_delta_without_spark(
         == 0
     )
     assert out.read_text().splitlines() == ['"n","nights"', "60,3"]
+
+
+@pytest.mark.slow
+def test_closing_a_session_boots_no_metastore(served_lake: tuple) -> None:
+    """dbt opens and closes a session per node: a close must not try to boot Hive's Derby metastore
+    (it used to, and failed, at 0.1-1 s of CPU and a stack trace in derby.log each)."""
+    settings, _ = served_lake
+    for _ in range(3):
+        assert _query(settings, "SELECT 1") == [(1,)]
+    log = ep.state_dir(settings) / "derby" / "derby.log"
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    assert "Failed to create database" not in text and "XBM0J" not in text
