@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from confluent_kafka import Producer
 from pyspark.sql.streaming.datasource import ReadAllAvailable
@@ -225,3 +226,31 @@ def test_a_tombstone_reaches_bronze_as_a_null_payload_and_silver_as_a_tombstone_
     rejects = decode_bronze(bronze, settings)["silver.rejects"]
     offsets, codes = rejects.column("offset").to_pylist(), rejects.column("reason_code").to_pylist()
     assert dict(zip(offsets, codes, strict=True))[1] == "tombstone"
+
+
+def test_consecutive_ranges_reuse_one_idle_consumer_and_a_failed_read_drops_its_own(
+    embedded_broker: EmbeddedBroker, unique_topic: str
+) -> None:
+    """A worker reads a range per partition per micro-batch: one client serves them in turn (unassigned
+    between ranges, so it fetches nothing meanwhile); a client whose read failed is closed, not kept."""
+    from siskin.sources import kafka
+
+    embedded_broker.create_topic(unique_topic)
+    _publish(embedded_broker, unique_topic, 6)
+    opts = KafkaSourceOptions.parse(
+        {"bootstrap": embedded_broker.bootstrap, "subscribe": unique_topic, "pollTimeoutS": "1"}
+    )
+    key = json.dumps(kafka._consumer_conf(opts), sort_keys=True, default=str)
+    kafka._IDLE.pop(key, None)
+    first = pa.Table.from_batches(list(read_range(opts, OffsetRange(unique_topic, 0, 0, 3))))
+    (idle,) = kafka._IDLE[key]
+    assert idle.assignment() == []  # unassigned while idle
+    second = pa.Table.from_batches(list(read_range(opts, OffsetRange(unique_topic, 0, 3, 6))))
+    assert kafka._IDLE[key] == [idle]  # the same client, again idle
+    assert first.column("offset").to_pylist() == [0, 1, 2]
+    assert second.column("offset").to_pylist() == [3, 4, 5]
+    again = pa.Table.from_batches(list(read_range(opts, OffsetRange(unique_topic, 0, 1, 2))))
+    assert again.column("offset").to_pylist() == [1]  # an earlier offset after a later range
+    with pytest.raises(BrokerError, match="delivered only up to 5"):
+        list(read_range(opts, OffsetRange(unique_topic, 0, 4, 9)))
+    assert kafka._IDLE[key] == []  # the failed read's client was closed, not put back
