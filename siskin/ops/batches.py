@@ -102,9 +102,6 @@ def record_batch(settings: Settings, report: BatchReport) -> None:
         compact_if_due(uri, settings.maintain.ops_compact_every)
 
 
-COMPACT_CHECK_EVERY = 10
-
-
 def compact_if_due(uri: str, max_files: int) -> bool:
     """Compact the table's small files once it holds more than `max_files` files (best effort).
 
@@ -120,10 +117,11 @@ def compact_if_due(uri: str, max_files: int) -> bool:
     from siskin.lake.parquet_files import filesystem_for, write_data_files
     from siskin.lake.transactions import STREAM_COMMIT_HOOKS, current_table
 
-    # counting the files costs O(files): only the writer of every 10th version looks (this thread's
-    # copy is at the version before its own commit)
+    # counting the files costs O(files): only the writer of every k-th version looks (k a tenth of
+    # `max_files`, so the table never holds more than 1.1 x `max_files`; this thread's copy is at the
+    # version before its own commit)
     table = current_table(uri, refresh=False)
-    if table is None or (table.version() + 1) % COMPACT_CHECK_EVERY:
+    if table is None or (table.version() + 1) % max(1, max_files // 10):
         return False
     table = current_table(uri)
     if table is None:
