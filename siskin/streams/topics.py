@@ -150,12 +150,25 @@ class TopicWriter:
                 except BufferError:
                     producer.poll(0.05)
             producer.poll(0)
-        remaining = producer.flush(self.timeout_s)
+        remaining = self._flush(producer)
         if remaining or errors:
             raise BrokerError(
-                f"producing to {topic!r}: {len(errors)} failed, {remaining} unacknowledged after "
-                f"{self.timeout_s:.0f}s (first errors: {errors[:3]})"
+                f"producing to {topic!r}: {len(errors)} failed, {remaining} unacknowledged, none "
+                f"acknowledged in the last {self.timeout_s:.0f}s (first errors: {errors[:3]})"
             )
+
+    def _flush(self, producer: Any) -> int:
+        """Wait for the acknowledgements; give up only when none arrived for `timeout_s` (a stalled
+        broker), not when a busy one acknowledges a large batch slowly. Messages still unacknowledged."""
+        remaining = len(producer)
+        deadline = time.monotonic() + self.timeout_s
+        while remaining:
+            left = producer.flush(min(5.0, self.timeout_s))
+            if left < remaining:
+                remaining, deadline = left, time.monotonic() + self.timeout_s
+            elif time.monotonic() > deadline:
+                break
+        return remaining
 
     def close(self) -> None:
         """Flush and drop the producer."""
