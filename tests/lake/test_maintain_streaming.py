@@ -37,7 +37,9 @@ def test_maintain_during_streaming_keeps_every_row_once_and_drops_files(
     landing = tmp_path / "landing"
     landing.mkdir()
     lake = tmp_path / "lake"
-    settings = Settings(lake=lake, stream={"trigger_seconds": 0.5, "watch_stable_seconds": 0.2})
+    settings = Settings(
+        lake=lake, stream={"trigger_seconds": 0.5, "gold_trigger_seconds": 0.5, "watch_stable_seconds": 0.2}
+    )
     house = Lakehouse(settings, spark_session)
     house.ensure_tables()
     records = list(simulate_night_records(NIGHT, n_alerts=240, seed=17))
